@@ -1,0 +1,22 @@
+"""Herald's command line: each command is a few lines over the library layers."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="herald",
+    help="Herald: outbound campaign engine for AI phone calls and WhatsApp.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Herald: outbound campaign engine for AI phone calls and WhatsApp."""
+
+
+def main() -> None:
+    """Entry point of the `herald` console script."""
+    app()
