@@ -1,0 +1,35 @@
+"""Schema migrations with Alembic, run from code so that a user only ever gives a database URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+_SCRIPTS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic configuration pointing at Herald's migration scripts."""
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to `revision` (default: the newest schema)."""
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Autogenerate a new migration from the difference between the database and `schema.py` (developers only)."""
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.revision(config, message=message, autogenerate=True, rev_id=None)

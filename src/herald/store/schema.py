@@ -1,0 +1,225 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in `migrations/` must produce exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, naive UTC in the database (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+businesses = Table(
+    "businesses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("business_id", ForeignKey("businesses.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("cycle_iteration", Integer, nullable=False, default=1),
+    Column("cycle_last_iteration_at", UTCDateTime),
+    Column("next_cycle_at", UTCDateTime),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
+    Column("external_id", String(255)),
+    Column("contact", String(32), nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("context", Text, nullable=False, default=""),
+    Column("input_variables", JSON, nullable=False, default=dict),
+    Column("override_agent_name", String(255)),
+    Column("override_agent_voice_id", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("failed_retries", Integer, nullable=False, default=0),
+    Column("final", Boolean, nullable=False, default=False),
+    Column("due_at", UTCDateTime),
+    Column("respond_by", UTCDateTime),
+    Column("follow_up", Boolean, nullable=False, default=False),
+    Column("follow_up_attempts", Integer, nullable=False, default=0),
+    Column("calls", Integer, nullable=False, default=0),
+    Column("billed_seconds", Integer, nullable=False, default=0),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("extracted", JSON, nullable=False, default=dict),
+    Column("opted_out", Boolean, nullable=False, default=False),
+    Column("attempts_in_cycle", Integer, nullable=False, default=0),
+    # The attempt in flight (a call or message id); a contact is never in two at once.
+    Column("inflight_id", Integer),
+    Column("lease_expires_at", UTCDateTime),
+    Column("current_message_id", Integer),
+    Column("last_update", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("campaign_id", "contact"),
+    Index(
+        "ix_contacts_campaign_due",
+        "campaign_id",
+        "due_at",
+        sqlite_where=text("due_at IS NOT NULL"),
+        postgresql_where=text("due_at IS NOT NULL"),
+    ),
+    Index("ix_contacts_campaign_final", "campaign_id", "final"),
+    Index("ix_contacts_campaign_respond_by", "campaign_id", "respond_by"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("provider", String(32), nullable=False),
+    Column("provider_call_id", String(64)),
+    Column("type", String(8), nullable=False, default="outbound"),
+    Column("status", String(16), nullable=False),
+    Column("answered_by", String(8)),
+    Column("ended_by", String(8), nullable=False, default=""),
+    Column("ended_reason", String(64), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("duration", Integer, nullable=False, default=0),
+    Column("billed_seconds", Integer, nullable=False, default=0),
+    Column("recording_url", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("extracted", JSON, nullable=False, default=dict),
+    Column("follow_up", Boolean, nullable=False, default=False),
+    Column("cycle", Integer, nullable=False, default=1),
+    UniqueConstraint("provider", "provider_call_id"),
+)
+
+sendouts = Table(
+    "sendouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("campaign_id", "cycle", "wave"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("contact_id", ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("sendout_id", ForeignKey("sendouts.id"), nullable=False),
+    Column("session_id", String(36), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("provider_message_id", String(128)),
+    Column("template", String(255), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Column("read_at", UTCDateTime),
+    Column("opt_out_at", UTCDateTime),
+    Column("error_code", String(16), nullable=False, default=""),
+    Column("error_msg", Text, nullable=False, default=""),
+    Column("button_clicks", JSON, nullable=False, default=list),
+    Column("link_clicks", JSON, nullable=False, default=list),
+    Column("input_variables", JSON, nullable=False, default=dict),
+    Column("output_variables", JSON, nullable=False, default=dict),
+    UniqueConstraint("provider", "provider_message_id"),
+)
+
+# Append-only: every provider (and timer) event, stored once before it changes any state.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("external_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("payload", JSON, nullable=False, default=dict),
+    UniqueConstraint("provider", "external_id", "kind"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("business_id", ForeignKey("businesses.id"), primary_key=True),
+    Column("contact", String(32), primary_key=True),
+    Column("opted_out_at", UTCDateTime, nullable=False),
+    Column("source", String(64), nullable=False, default=""),
+)
+
+# Campaign-level happenings (status changes, cycle ends): the outbox later read by outgoing webhooks.
+campaign_log = Table(
+    "campaign_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False, default=dict),
+)
