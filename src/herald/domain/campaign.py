@@ -205,8 +205,9 @@ class CampaignConfig(_Model):
     retry_delay_minutes: int = Field(default=60, ge=0)
     failed_retry_limit: int = Field(default=1, ge=0, le=10)
     concurrency_limit: int = Field(default=10, ge=1, le=100_000)
-    message_limit: int = Field(default=250, ge=1, le=10_000)
-    response_timeout_hours: float = Field(default=24, gt=0)
+    # WhatsApp-only settings stay None on phone campaigns; read them through the properties below.
+    message_limit: int | None = Field(default=None, ge=1, le=10_000)
+    response_timeout_hours: float | None = Field(default=None, gt=0)
     first_message: str | None = None
     template: str | None = None
     template_alt: str | None = None
@@ -241,6 +242,16 @@ class CampaignConfig(_Model):
         if unknown:
             raise ValueError(f"cycles.filter_tags names tags the agent does not have: {', '.join(unknown)}")
         return self
+
+    @property
+    def daily_message_limit(self) -> int:
+        """WhatsApp sends per day (default 250, Meta's first messaging tier)."""
+        return self.message_limit if self.message_limit is not None else 250
+
+    @property
+    def response_timeout(self) -> float:
+        """Hours a WhatsApp contact has to answer before it counts as no response (default 24)."""
+        return self.response_timeout_hours if self.response_timeout_hours is not None else 24.0
 
     @cached_property
     def zone(self) -> ZoneInfo:

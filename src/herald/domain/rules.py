@@ -37,7 +37,7 @@ class RetryPolicy:
             retries=config.retries,
             retry_delay=timedelta(minutes=config.retry_delay_minutes),
             failed_retry_limit=config.failed_retry_limit,
-            response_timeout=timedelta(hours=config.response_timeout_hours),
+            response_timeout=timedelta(hours=config.response_timeout),
             follow_up_max_retries=config.agent.follow_ups.max_retries,
             follow_ups_enabled=config.agent.follow_ups.enabled,
         )

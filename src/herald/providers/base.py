@@ -70,6 +70,8 @@ class ProviderEvent:
     occurred_at: datetime
     ref: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: What the event is about: "call" or "message" (a reply or click names its message in `ref`).
+    subject: str = "call"
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -110,6 +110,18 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
     return next(reversed(weights))
 
 
+def _message_event(
+    provider: str,
+    external_id: str,
+    kind: str,
+    occurred_at: datetime,
+    ref: str = "",
+    data: dict[str, Any] | None = None,
+) -> ProviderEvent:
+    """A provider event about a WhatsApp message."""
+    return ProviderEvent(provider, external_id, kind, occurred_at, ref=ref, data=data or {}, subject="message")
+
+
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
     return float(rng.lognormvariate(math.log(median), sigma))
 
@@ -258,25 +270,25 @@ class Simulator:
         rng = self._rng
         wa = options.whatsapp
         sent_at = now + timedelta(seconds=rng.uniform(0.2, max(0.2, wa.sent_seconds_max)))
-        self._push(ProviderEvent(NAME, wamid, "sent", sent_at))
+        self._push(_message_event(NAME, wamid, "sent", sent_at))
         if rng.random() < wa.failure_rate:
             code = _weighted(rng, wa.error_codes)
             failed_at = sent_at + timedelta(seconds=rng.uniform(1, 30))
             failure: dict[str, Any] = {"error_code": code, "error_msg": ERROR_MESSAGES.get(code, "Message failed.")}
-            self._push(ProviderEvent(NAME, wamid, "failed", failed_at, data=failure))
+            self._push(_message_event(NAME, wamid, "failed", failed_at, data=failure))
             return
         delivered_at = sent_at + timedelta(seconds=rng.uniform(0.5, max(0.5, wa.delivered_seconds_max)))
         if rng.random() < wa.delivered_receipt_rate:
-            self._push(ProviderEvent(NAME, wamid, "delivered", delivered_at))
+            self._push(_message_event(NAME, wamid, "delivered", delivered_at))
         if rng.random() >= wa.read_rate:
             return
         read_at = delivered_at + timedelta(minutes=_lognormal(rng, wa.read_minutes_median, 1.0))
-        self._push(ProviderEvent(NAME, wamid, "read", read_at))
+        self._push(_message_event(NAME, wamid, "read", read_at))
         reply_at = read_at + timedelta(minutes=_lognormal(rng, wa.reply_minutes_median, 0.8))
         if rng.random() < wa.link_click_rate:
             click_at = read_at + timedelta(seconds=rng.uniform(5, 600))
             self._push(
-                ProviderEvent(
+                _message_event(
                     NAME,
                     f"{wamid}.link",
                     "link_click",
@@ -288,7 +300,7 @@ class Simulator:
         pick = rng.random()
         if pick < wa.opt_out_rate:
             self._push(
-                ProviderEvent(
+                _message_event(
                     NAME,
                     f"{wamid}.in",
                     "opt_out",
@@ -301,10 +313,10 @@ class Simulator:
             data: dict[str, Any] = {"id": "btn-yes", "name": "Yes", "accepted": True}
             data.update(self._conversation(request.config.agent, options, reply_at))
             data.pop("follow_up_at", None)
-            self._push(ProviderEvent(NAME, f"{wamid}.in", "reply", reply_at, ref=wamid, data=data))
+            self._push(_message_event(NAME, f"{wamid}.in", "reply", reply_at, ref=wamid, data=data))
         elif pick < wa.opt_out_rate + wa.accept_rate + wa.reject_rate:
             self._push(
-                ProviderEvent(
+                _message_event(
                     NAME,
                     f"{wamid}.in",
                     "reply",

@@ -1,0 +1,580 @@
+"""The engine: dispatches due attempts, applies provider events through the pure rules, runs cycles.
+
+One step = poll provider events → record them once → apply rules → start cycles → time out responses →
+dispatch due contacts → end cycles. The same step runs under a virtual clock (simulation) or the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from herald.domain import rules
+from herald.domain.billing import billed_seconds
+from herald.domain.durations import call_seconds
+from herald.domain.lifecycle import after_cycle_end
+from herald.domain.rules import CallResult, ContactState, Conversation
+from herald.domain.scheduling import next_open, next_open_on_or_after
+from herald.domain.statuses import (
+    CALL_STATUS_RANK,
+    TERMINAL_CALL_STATUSES,
+    AnsweredBy,
+    CallStatus,
+    CampaignStatus,
+    Channel,
+)
+from herald.engine.campaigns import change_status
+from herald.engine.clock import Clock
+from herald.engine.context import CampaignContext
+from herald.ids import IdFactory
+from herald.providers.base import CallRequest, MessageRequest, Provider, ProviderEvent
+from herald.store.queries import ContactChange, Store, Tx
+from herald.store.records import CallRecord, ContactRecord
+
+CALL_KINDS = frozenset(status.value for status in CallStatus)
+MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
+TIMER_PROVIDER = "herald"
+RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
+
+
+def _connectly_ts(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class RunStats:
+    """What a run did."""
+
+    steps: int = 0
+    attempts: int = 0
+    events: int = 0
+    duplicate_events: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    finished_campaigns: list[int] = field(default_factory=list)
+
+
+class Engine:
+    """Runs campaigns against one provider on one clock."""
+
+    def __init__(
+        self,
+        store: Store,
+        provider: Provider,
+        clock: Clock,
+        ids: IdFactory,
+        *,
+        tick: timedelta = timedelta(seconds=5),
+        lease: timedelta = timedelta(hours=2),
+        public_base_url: str = "http://localhost:8000",
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.clock = clock
+        self.ids = ids
+        self.tick = tick
+        self.lease = lease
+        self.public_base_url = public_base_url.rstrip("/")
+        self.stats = RunStats()
+        self._contexts: dict[int, CampaignContext] = {}
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        campaign_ids: Sequence[int] | None = None,
+        *,
+        until: datetime | None = None,
+        max_steps: int | None = None,
+        on_step: Callable[[Engine], None] | None = None,
+    ) -> RunStats:
+        """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`."""
+        self.stats.started_at = self.stats.started_at or self.clock.now()
+        while True:
+            now = self.clock.now()
+            self.step(now)
+            self.stats.steps += 1
+            if on_step is not None:
+                on_step(self)
+            with self.store.tx() as tx:
+                scope = [c for c in tx.campaigns() if campaign_ids is None or c.id in campaign_ids]
+                running = [c for c in scope if c.status in RUNNING]
+                wake = self._next_wakeup(tx, running, now)
+            if not running and self.provider.next_event_at() is None:
+                break
+            if wake is None or (max_steps is not None and self.stats.steps >= max_steps):
+                break
+            wake = max(wake, now + self.tick)
+            if until is not None and wake > until:
+                break
+            self.clock.wait_until(wake)
+        self.stats.ended_at = self.clock.now()
+        self.stats.finished_campaigns = [c.id for c in scope if c.status is CampaignStatus.FINISHED]
+        return self.stats
+
+    def step(self, now: datetime) -> None:
+        """Everything due at `now`."""
+        events = self.provider.poll(now)
+        with self.store.tx() as tx:
+            if events:
+                self.ingest(tx, events, now)
+            for campaign in tx.campaigns(RUNNING):
+                self._contexts[campaign.id] = context = CampaignContext.of(campaign)
+                self._start_cycle_if_due(tx, context, now)
+        with self.store.tx() as tx:
+            for campaign in tx.campaigns([CampaignStatus.ACTIVE]):
+                context = self._context(campaign.id, tx)
+                if campaign.channel is Channel.WHATSAPP:
+                    self._response_timeouts(tx, context, now)
+                self._dispatch(tx, context, now)
+                self._end_cycle_if_done(tx, context, now)
+
+    def _context(self, campaign_id: int, tx: Tx) -> CampaignContext:
+        context = self._contexts.get(campaign_id)
+        if context is None:
+            context = self._contexts[campaign_id] = CampaignContext.of(tx.campaign(campaign_id))
+        return context
+
+    def _next_wakeup(self, tx: Tx, running: Sequence[Any], now: datetime) -> datetime | None:
+        candidates: list[datetime] = []
+        provider_next = self.provider.next_event_at()
+        if provider_next is not None:
+            candidates.append(provider_next)
+        for campaign in running:
+            context = CampaignContext.of(campaign)
+            if campaign.next_cycle_at is not None:
+                candidates.append(campaign.next_cycle_at)
+            if campaign.status is not CampaignStatus.ACTIVE:
+                continue
+            due = tx.next_due_at(campaign.id)
+            if due is not None:
+                opening = next_open(context.window, context.zone, max(due, now))
+                if opening is not None:
+                    if campaign.channel is Channel.WHATSAPP and self._daily_room(tx, context, now) <= 0:
+                        opening = max(opening, context.next_local_day(now))
+                    candidates.append(opening)
+            respond_by = tx.next_respond_by(campaign.id)
+            if respond_by is not None:
+                candidates.append(respond_by)
+        return min(candidates) if candidates else None
+
+    # --- events --------------------------------------------------------------------------------------------------
+
+    def ingest(self, tx: Tx, events: Sequence[ProviderEvent], now: datetime) -> None:
+        """Record events once each, then apply the new ones through the rules."""
+        fresh = tx.record_events(events, now)
+        self.stats.events += len(fresh)
+        self.stats.duplicate_events += len(events) - len(fresh)
+        by_provider: dict[str, list[ProviderEvent]] = {}
+        for event in fresh:
+            by_provider.setdefault(event.provider, []).append(event)
+        for provider, group in by_provider.items():
+            call_events = [event for event in group if event.subject == "call" and event.kind in CALL_KINDS]
+            message_events = [event for event in group if event.subject == "message" and event.kind in MESSAGE_KINDS]
+            if call_events:
+                self._apply_call_events(tx, provider, call_events, now)
+            if message_events:
+                self._apply_message_events(tx, provider, message_events, now)
+
+    def _apply_call_events(self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime) -> None:
+        calls = tx.calls_by_provider_ids(provider, [event.external_id for event in events])
+        ended: list[tuple[CallRecord, ProviderEvent]] = []
+        for event in sorted(events, key=lambda item: item.occurred_at):
+            call = calls.get(event.external_id)
+            if call is None or event.kind not in CALL_KINDS:
+                continue
+            status = CallStatus(event.kind)
+            if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK[CallStatus(call.status)]:
+                continue  # late, repeated or out of order: a call never moves backwards
+            call.status = status.value
+            call.values["status"] = status.value
+            answered_by = event.data.get("answered_by")
+            if answered_by and call.answered_by is None:
+                call.answered_by = str(answered_by)
+                call.values["answered_by"] = call.answered_by
+            if status is CallStatus.IN_PROGRESS and call.started_at is None:
+                call.started_at = event.occurred_at
+                call.values["started_at"] = event.occurred_at
+            if status in TERMINAL_CALL_STATUSES:
+                self._finish_call(call, status, event)
+                ended.append((call, event))
+        tx.update_calls(list(calls.values()))
+        if not ended:
+            return
+        contacts = tx.contacts_by_id(call.contact_id for call, _ in ended)
+        changes: list[ContactChange] = []
+        for call, event in ended:
+            record = contacts[call.contact_id]
+            context = self._context(call.campaign_id, tx)
+            data = event.data
+            conversation = Conversation(
+                tags=frozenset(data.get("tags", ())),
+                extracted={str(k): str(v) for k, v in dict(data.get("extracted", {})).items()},
+                converted=bool(data.get("converted", False)),
+                follow_up_at=_parse_time(data.get("follow_up_at")),
+            )
+            result = CallResult(
+                status=CallStatus(call.status),
+                answered_by=AnsweredBy(call.answered_by) if call.answered_by else None,
+                duration=int(call.values.get("duration", 0)),
+                conversation=conversation,
+                follow_up_call=call.follow_up,
+            )
+            state = rules.call_ended(
+                record.state,
+                result,
+                context.policy,
+                context.campaign.config.agent.conversion,
+                context.billing,
+                event.occurred_at,
+                context.follow_up_window,
+                context.zone,
+            )
+            changes.append((record.id, state, {"inflight_id": None, "lease_expires_at": None}))
+        tx.save_contacts(changes, now)
+
+    def _finish_call(self, call: CallRecord, status: CallStatus, event: ProviderEvent) -> None:
+        data = event.data
+        started_at = call.started_at or _parse_time(data.get("started_at"))
+        answered = status is CallStatus.ENDED and started_at is not None
+        if not answered:
+            started_at = None
+            call.answered_by = None
+            call.values["answered_by"] = None
+        duration = call_seconds(started_at, event.occurred_at)
+        context = self._contexts.get(call.campaign_id)
+        billing = context.billing if context is not None else None
+        billed = (
+            billed_seconds(duration, call.answered_by, billing)
+            if billing
+            else billed_seconds(duration, call.answered_by)
+        )
+        call.ended_at = event.occurred_at
+        call.values.update(
+            {
+                "started_at": started_at,
+                "ended_at": event.occurred_at,
+                "duration": duration,
+                "billed_seconds": billed,
+                "ended_by": str(data.get("ended_by", "")) if answered else "",
+                "ended_reason": str(data.get("ended_reason", data.get("reason", ""))),
+                "recording_url": f"{self.public_base_url}/api/v1.0/call/{call.public_id}/recording"
+                if answered and data.get("recording")
+                else "",
+                "tags": sorted(str(tag) for tag in data.get("tags", ())),
+                "extracted": {str(k): str(v) for k, v in dict(data.get("extracted", {})).items()},
+            }
+        )
+
+    def _apply_message_events(self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime) -> None:
+        messages = tx.messages_by_provider_ids(provider, [event.ref or event.external_id for event in events])
+        contacts = tx.contacts_by_id(message.contact_id for message in messages.values())
+        states: dict[int, ContactState] = {}
+        extra: dict[int, dict[str, Any]] = {}
+        for event in sorted(events, key=lambda item: item.occurred_at):
+            message = messages.get(event.ref or event.external_id)
+            if message is None:
+                continue
+            record = contacts[message.contact_id]
+            context = self._context(message.campaign_id, tx)
+            state = states.get(record.id, record.state)
+            current = record.current_message_id == message.id
+            at = event.occurred_at
+            if event.kind in ("sent", "delivered", "read"):
+                column = f"{event.kind}_at"
+                if getattr(message, column) is None:
+                    setattr(message, column, at)
+                    message.changed = True
+                state = rules.message_receipt(state, event.kind, at, context.policy, current)
+            elif event.kind == "failed":
+                message.error_code = str(event.data.get("error_code", ""))
+                message.error_msg = str(event.data.get("error_msg", ""))
+                message.changed = True
+                state = rules.message_failed(state, context.policy, at, current)
+            elif event.kind in ("reply", "opt_out"):
+                if event.data.get("id"):
+                    click = {
+                        "id": str(event.data["id"]),
+                        "name": str(event.data.get("name", "")),
+                        "ts": _connectly_ts(at),
+                    }
+                    message.button_clicks = [*message.button_clicks, click]
+                    message.changed = True
+                if event.kind == "opt_out":
+                    message.opt_out_at = message.opt_out_at or at
+                    message.changed = True
+                    state = rules.opted_out(state)
+                    tx.suppress(context.campaign.business_id, record.contact, at, f"campaign:{context.campaign.id}")
+                else:
+                    conversation = Conversation(
+                        tags=frozenset(event.data.get("tags", ())),
+                        extracted={str(k): str(v) for k, v in dict(event.data.get("extracted", {})).items()},
+                        converted=bool(event.data.get("converted", False)),
+                    )
+                    if conversation.extracted:
+                        message.output_variables = {**message.output_variables, **conversation.extracted}
+                        message.changed = True
+                    accepted = bool(event.data.get("accepted", False))
+                    state = rules.message_reply(state, accepted, conversation, context.campaign.config.agent.conversion)
+            elif event.kind == "link_click":
+                click = {
+                    "id": str(event.data.get("id", "")),
+                    "name": str(event.data.get("name", "")),
+                    "ts": _connectly_ts(at),
+                }
+                message.link_clicks = [*message.link_clicks, click]
+                message.changed = True
+            states[record.id] = state
+            if current and event.kind in ("sent", "failed") and record.inflight_id == message.id:
+                extra.setdefault(record.id, {"inflight_id": None, "lease_expires_at": None})
+        tx.update_messages(list(messages.values()))
+        released = [(cid, state, extra[cid]) for cid, state in states.items() if cid in extra]
+        kept: list[ContactChange] = [(cid, state, {}) for cid, state in states.items() if cid not in extra]
+        tx.save_contacts(released, now)
+        tx.save_contacts(kept, now)
+
+    def _response_timeouts(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+        overdue = tx.overdue_responses(context.campaign.id, now)
+        if not overdue:
+            return
+        timers = [
+            ProviderEvent(
+                TIMER_PROVIDER, f"message-{record.current_message_id}", "response_timeout", now, subject="timer"
+            )
+            for record in overdue
+        ]
+        fresh = {event.external_id for event in tx.record_events(timers, now)}
+        changes: list[ContactChange] = []
+        for record in overdue:
+            if f"message-{record.current_message_id}" in fresh:
+                changes.append((record.id, rules.response_timeout(record.state, context.policy, now), {}))
+        tx.save_contacts(changes, now)
+
+    # --- cycles ------------------------------------------------------------------------------------------------
+
+    def _start_cycle_if_due(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+        campaign = context.campaign
+        if campaign.next_cycle_at is None or campaign.next_cycle_at > now:
+            return
+        changes: list[ContactChange] = []
+        for record in tx.all_contacts(campaign.id):
+            state = rules.next_cycle(record.state, context.filter_statuses, context.filter_tags, now)
+            if state is not None:
+                changes.append((record.id, state, {"attempts_in_cycle": 0}))
+        for start in range(0, len(changes), 5000):
+            tx.save_contacts(changes[start : start + 5000], now)
+        change_status(
+            tx,
+            campaign,
+            CampaignStatus.ACTIVE,
+            now,
+            cycle_iteration=campaign.cycle_iteration + 1,
+            next_cycle_at=None,
+        )
+        self._contexts[campaign.id] = CampaignContext.of(tx.campaign(campaign.id))
+
+    def _end_cycle_if_done(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+        campaign = context.campaign
+        if tx.cycle_open(campaign.id) or tx.contact_count(campaign.id) == 0:
+            return
+        cycles = campaign.config.cycles
+        target = after_cycle_end(campaign.cycle_iteration, cycles.max_iterations, cycles.enabled)
+        next_at: datetime | None = None
+        if target is CampaignStatus.COOLDOWN:
+            if cycles.mode == "cooldown":
+                next_at = now + timedelta(minutes=cycles.cooldown_minutes)
+            else:
+                next_at = next_open_on_or_after(
+                    context.cycle_window,
+                    context.zone,
+                    now + timedelta(minutes=1),
+                    cycles.schedule_start_date,
+                    cycles.schedule_end_date,
+                )
+                if next_at is None:
+                    target = CampaignStatus.FINISHED
+        tx.log(
+            campaign.id,
+            "campaign.cycle_completed",
+            {
+                "cycle_iteration": campaign.cycle_iteration,
+                "next_cycle_at": next_at.isoformat() if next_at else None,
+            },
+            now,
+        )
+        change_status(tx, campaign, target, now, next_cycle_at=next_at, cycle_last_iteration_at=now)
+        self._contexts[campaign.id] = CampaignContext.of(tx.campaign(campaign.id))
+
+    # --- dispatch ----------------------------------------------------------------------------------------------
+
+    def _daily_room(self, tx: Tx, context: CampaignContext, now: datetime) -> int:
+        sent_today = tx.messages_since(context.campaign.id, context.local_day_start(now))
+        return context.campaign.config.daily_message_limit - sent_today
+
+    def _dispatch(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+        campaign = context.campaign
+        config = campaign.config
+        room = config.concurrency_limit - tx.inflight_count(campaign.id)
+        if campaign.channel is Channel.WHATSAPP:
+            room = min(room, self._daily_room(tx, context, now))
+        if room <= 0 or next_open(context.window, context.zone, now) != now:
+            return
+        due = tx.due_contacts(campaign.id, now, room)
+        if not due:
+            return
+        suppressed = tx.suppressed_numbers(campaign.business_id, [record.contact for record in due])
+        closed: list[ContactChange] = [(r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed]
+        tx.save_contacts(closed, now)
+        leased = [record for record in due if record.contact not in suppressed]
+        if not leased:
+            return
+        self.stats.attempts += len(leased)
+        if campaign.channel is Channel.PHONE_CALL:
+            self._start_calls(tx, context, leased, now)
+        else:
+            self._send_messages(tx, context, leased, now)
+
+    def _start_calls(self, tx: Tx, context: CampaignContext, leased: Sequence[ContactRecord], now: datetime) -> None:
+        campaign = context.campaign
+        config = campaign.config
+        rows: list[dict[str, Any]] = []
+        for record in leased:
+            rows.append(
+                {
+                    "public_id": self.ids.call_id(),
+                    "campaign_id": campaign.id,
+                    "contact_id": record.id,
+                    "provider": self.provider.name,
+                    "type": "outbound",
+                    "status": CallStatus.QUEUED.value,
+                    "created_at": now,
+                    "follow_up": record.state.follow_up and record.state.final,
+                    "cycle": campaign.cycle_iteration,
+                    "tags": [],
+                    "extracted": {},
+                }
+            )
+        call_ids = tx.insert_calls(rows)
+        changes = [
+            (
+                record.id,
+                rules.dispatch(record.state),
+                {
+                    "inflight_id": call_id,
+                    "lease_expires_at": now + self.lease,
+                    "attempts_in_cycle": record.attempts_in_cycle + 1,
+                },
+            )
+            for record, call_id in zip(leased, call_ids, strict=True)
+        ]
+        tx.save_contacts(changes, now)
+        requests = [
+            CallRequest(
+                call_id=call_id,
+                public_id=row["public_id"],
+                campaign_id=campaign.id,
+                contact_id=record.id,
+                to=record.contact,
+                name=record.name,
+                context=record.context,
+                first_message=(config.first_message or "").replace("{name}", record.name) or None,
+                follow_up=bool(row["follow_up"]),
+                config=config,
+                variables=record.input_variables,
+            )
+            for record, call_id, row in zip(leased, call_ids, rows, strict=True)
+        ]
+        results = self.provider.start_calls(requests, now)
+        pairs: list[tuple[int, str]] = []
+        failures: list[ProviderEvent] = []
+        for request, result in zip(requests, results, strict=True):
+            external_id = result.external_id if result.ok and result.external_id else f"start-{request.public_id}"
+            pairs.append((request.call_id, external_id))
+            if not result.ok:
+                reason = result.error_msg or result.error_code or "provider_error"
+                failures.append(ProviderEvent(self.provider.name, external_id, "failed", now, data={"reason": reason}))
+        tx.set_call_provider_ids(pairs)
+        if failures:
+            self.ingest(tx, failures, now)
+
+    def _send_messages(self, tx: Tx, context: CampaignContext, leased: Sequence[ContactRecord], now: datetime) -> None:
+        campaign = context.campaign
+        config = campaign.config
+        rows: list[dict[str, Any]] = []
+        for record in leased:
+            sendout_id = tx.sendout(
+                campaign.id, campaign.cycle_iteration, record.attempts_in_cycle, self.ids.uuid(), now
+            )
+            template = config.template_alt if record.state.retries > 0 and config.template_alt else config.template
+            rows.append(
+                {
+                    "campaign_id": campaign.id,
+                    "contact_id": record.id,
+                    "sendout_id": sendout_id,
+                    "session_id": self.ids.uuid(),
+                    "provider": self.provider.name,
+                    "template": template or "",
+                    "created_at": now,
+                    "input_variables": {"name": record.name, **record.input_variables},
+                    "button_clicks": [],
+                    "link_clicks": [],
+                    "output_variables": {},
+                }
+            )
+        message_ids = tx.insert_messages(rows)
+        changes = [
+            (
+                record.id,
+                rules.dispatch(record.state),
+                {
+                    "inflight_id": message_id,
+                    "current_message_id": message_id,
+                    "lease_expires_at": now + self.lease,
+                    "attempts_in_cycle": record.attempts_in_cycle + 1,
+                },
+            )
+            for record, message_id in zip(leased, message_ids, strict=True)
+        ]
+        tx.save_contacts(changes, now)
+        requests = [
+            MessageRequest(
+                message_id=message_id,
+                campaign_id=campaign.id,
+                contact_id=record.id,
+                to=record.contact,
+                template=str(row["template"]),
+                config=config,
+                variables=row["input_variables"],
+            )
+            for record, message_id, row in zip(leased, message_ids, rows, strict=True)
+        ]
+        results = self.provider.send_messages(requests, now)
+        updates = []
+        failures: list[ProviderEvent] = []
+        for request, result in zip(requests, results, strict=True):
+            external_id = result.external_id if result.ok and result.external_id else f"send-{request.message_id}"
+            updates.append(
+                {
+                    "_id": request.message_id,
+                    "provider_message_id": external_id,
+                    "error_code": result.error_code,
+                    "error_msg": result.error_msg,
+                }
+            )
+            if not result.ok:
+                data = {"error_code": result.error_code, "error_msg": result.error_msg}
+                failures.append(
+                    ProviderEvent(self.provider.name, external_id, "failed", now, data=data, subject="message")
+                )
+        tx.set_message_results(updates)
+        if failures:
+            self.ingest(tx, failures, now)

@@ -1,0 +1,631 @@
+"""Every query Herald runs, in one place. The engine, CLI, exports and (later) the API call these; none writes SQL.
+
+Batches use executemany; idempotency (events, suppressions) is enforced by unique constraints, not by checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from herald.domain.campaign import CampaignConfig
+from herald.domain.rules import ContactState
+from herald.domain.statuses import CampaignStatus, Channel, ContactStatus
+from herald.providers.base import ProviderEvent
+from herald.store import schema as t
+from herald.store.db import connect
+from herald.store.migrate import upgrade
+from herald.store.records import CallRecord, Campaign, ContactRecord, MessageRecord
+
+#: A contact id, its new state, and other contact columns to set with it.
+ContactChange = tuple[int, ContactState, dict[str, Any]]
+
+
+class NotFound(LookupError):
+    """No such row (or not visible to this business)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """A contact to insert (or, with `update`, to overwrite by number)."""
+
+    contact: str
+    name: str
+    context: str
+    external_id: str | None = None
+    input_variables: dict[str, str] | None = None
+    override_agent_name: str | None = None
+    override_agent_voice_id: str | None = None
+    update: bool = False
+
+
+class Store:
+    """The database behind Herald: a URL is all it needs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Connect (and by default bring the schema up to date)."""
+        store = cls(connect(url))
+        if migrate:
+            upgrade(store.engine)
+        return store
+
+    @contextmanager
+    def tx(self) -> Iterator[Tx]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.begin() as connection:
+            yield Tx(connection)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
+
+
+def _insert(connection: Connection, table: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _state(row: Row[Any]) -> ContactState:
+    return ContactState(
+        status=ContactStatus(row.status),
+        retries=row.retries,
+        failed_retries=row.failed_retries,
+        final=bool(row.final),
+        due_at=row.due_at,
+        respond_by=row.respond_by,
+        follow_up=bool(row.follow_up),
+        follow_up_attempts=row.follow_up_attempts,
+        calls=row.calls,
+        billed_seconds=row.billed_seconds,
+        tags=frozenset(row.tags or ()),
+        extracted=dict(row.extracted or {}),
+        opted_out=bool(row.opted_out),
+    )
+
+
+def state_values(state: ContactState) -> dict[str, Any]:
+    """The contact columns that hold a ContactState."""
+    return {
+        "status": state.status.value,
+        "retries": state.retries,
+        "failed_retries": state.failed_retries,
+        "final": state.final,
+        "due_at": state.due_at,
+        "respond_by": state.respond_by,
+        "follow_up": state.follow_up,
+        "follow_up_attempts": state.follow_up_attempts,
+        "calls": state.calls,
+        "billed_seconds": state.billed_seconds,
+        "tags": sorted(state.tags),
+        "extracted": dict(state.extracted),
+        "opted_out": state.opted_out,
+    }
+
+
+_STATE_COLUMNS = tuple(state_values(ContactState()).keys())
+_CONTACT_COLUMNS = [
+    t.contacts.c.id,
+    t.contacts.c.campaign_id,
+    t.contacts.c.contact,
+    t.contacts.c.name,
+    t.contacts.c.context,
+    t.contacts.c.external_id,
+    t.contacts.c.input_variables,
+    t.contacts.c.inflight_id,
+    t.contacts.c.current_message_id,
+    t.contacts.c.attempts_in_cycle,
+    *(t.contacts.c[name] for name in _STATE_COLUMNS),
+]
+
+
+def _contact(row: Row[Any]) -> ContactRecord:
+    return ContactRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        contact=row.contact,
+        name=row.name,
+        context=row.context,
+        external_id=row.external_id,
+        input_variables=dict(row.input_variables or {}),
+        state=_state(row),
+        inflight_id=row.inflight_id,
+        current_message_id=row.current_message_id,
+        attempts_in_cycle=row.attempts_in_cycle,
+    )
+
+
+_CAMPAIGN_COLUMNS = [*t.campaigns.c, t.businesses.c.public_id.label("business_public_id")]
+
+
+def _campaign(row: Row[Any]) -> Campaign:
+    return Campaign(
+        id=row.id,
+        business_id=row.business_id,
+        business_public_id=row.business_public_id,
+        name=row.name,
+        channel=Channel(row.channel),
+        status=CampaignStatus(row.status),
+        archived=bool(row.archived),
+        config=CampaignConfig.model_validate(row.config),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        cycle_iteration=row.cycle_iteration,
+        cycle_last_iteration_at=row.cycle_last_iteration_at,
+        next_cycle_at=row.next_cycle_at,
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Tx:
+    """Queries inside one transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    # --- businesses --------------------------------------------------------------------------------------------
+
+    def ensure_business(self, name: str, public_id: str, now: datetime) -> int:
+        """The id of the business called `name`, created with `public_id` if missing."""
+        found = self.connection.execute(select(t.businesses.c.id).where(t.businesses.c.name == name)).scalar()
+        if found is not None:
+            return int(found)
+        result = self.connection.execute(
+            insert(t.businesses).values(name=name, public_id=public_id, created_at=now).returning(t.businesses.c.id)
+        )
+        return int(result.scalar_one())
+
+    # --- campaigns ---------------------------------------------------------------------------------------------
+
+    def create_campaign(self, business_id: int, config: CampaignConfig, now: datetime) -> int:
+        """Store a new campaign (status `pending`) and return its id."""
+        result = self.connection.execute(
+            insert(t.campaigns)
+            .values(
+                business_id=business_id,
+                name=config.name,
+                channel=config.channel.value,
+                status=CampaignStatus.PENDING.value,
+                archived=False,
+                config=config.model_dump(mode="json"),
+                created_at=now,
+                cycle_iteration=1,
+            )
+            .returning(t.campaigns.c.id)
+        )
+        return int(result.scalar_one())
+
+    def campaign(self, campaign_id: int) -> Campaign:
+        """One campaign; NotFound if there is none."""
+        row = self.connection.execute(
+            select(*_CAMPAIGN_COLUMNS)
+            .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
+            .where(t.campaigns.c.id == campaign_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return _campaign(row)
+
+    def campaigns(self, statuses: Iterable[CampaignStatus] | None = None) -> list[Campaign]:
+        """Campaigns, oldest first, optionally only those in `statuses`."""
+        query = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
+        if statuses is not None:
+            query = query.where(t.campaigns.c.status.in_([status.value for status in statuses]))
+        return [_campaign(row) for row in self.connection.execute(query.order_by(t.campaigns.c.id))]
+
+    def update_campaign(self, campaign_id: int, **values: Any) -> None:
+        """Set campaign columns."""
+        if "status" in values and isinstance(values["status"], CampaignStatus):
+            values["status"] = values["status"].value
+        self.connection.execute(update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(**values))
+
+    def log(self, campaign_id: int, kind: str, data: dict[str, Any], now: datetime) -> None:
+        """Append to the campaign log (status changes, cycle ends): the outbox for outgoing webhooks."""
+        self.connection.execute(
+            insert(t.campaign_log).values(campaign_id=campaign_id, kind=kind, data=data, occurred_at=now)
+        )
+
+    def campaign_log(self, campaign_id: int) -> list[tuple[str, datetime, dict[str, Any]]]:
+        """The campaign's log, in order."""
+        rows = self.connection.execute(
+            select(t.campaign_log.c.kind, t.campaign_log.c.occurred_at, t.campaign_log.c.data)
+            .where(t.campaign_log.c.campaign_id == campaign_id)
+            .order_by(t.campaign_log.c.id)
+        )
+        return [(row.kind, row.occurred_at, dict(row.data)) for row in rows]
+
+    # --- contacts ----------------------------------------------------------------------------------------------
+
+    def existing_numbers(self, campaign_id: int) -> set[str]:
+        """E.164 numbers already in the campaign."""
+        rows = self.connection.execute(select(t.contacts.c.contact).where(t.contacts.c.campaign_id == campaign_id))
+        return {row[0] for row in rows}
+
+    def suppressed_numbers(self, business_id: int, numbers: Iterable[str] | None = None) -> set[str]:
+        """The business's opted-out numbers (all, or those among `numbers`)."""
+        query = select(t.suppressions.c.contact).where(t.suppressions.c.business_id == business_id)
+        if numbers is None:
+            return {row[0] for row in self.connection.execute(query)}
+        found: set[str] = set()
+        for chunk in _chunks(list(numbers)):
+            found.update(row[0] for row in self.connection.execute(query.where(t.suppressions.c.contact.in_(chunk))))
+        return found
+
+    def add_contacts(self, campaign_id: int, contacts: Sequence[NewContact], now: datetime) -> tuple[int, int]:
+        """Insert new contacts (queued, due now) and overwrite those marked `update`; returns (added, updated)."""
+        new = [item for item in contacts if not item.update]
+        updates = [item for item in contacts if item.update]
+        if new:
+            base = {**state_values(ContactState(due_at=now)), "attempts_in_cycle": 0}
+            self.connection.execute(
+                insert(t.contacts),
+                [
+                    {
+                        **base,
+                        "campaign_id": campaign_id,
+                        "contact": item.contact,
+                        "name": item.name,
+                        "context": item.context,
+                        "external_id": item.external_id,
+                        "input_variables": item.input_variables or {},
+                        "override_agent_name": item.override_agent_name,
+                        "override_agent_voice_id": item.override_agent_voice_id,
+                        "last_update": now,
+                        "created_at": now,
+                    }
+                    for item in new
+                ],
+            )
+        if updates:
+            self.connection.execute(
+                update(t.contacts)
+                .where(and_(t.contacts.c.campaign_id == campaign_id, t.contacts.c.contact == bindparam("_contact")))
+                .values(
+                    name=bindparam("name"),
+                    context=bindparam("context"),
+                    external_id=bindparam("external_id"),
+                    input_variables=bindparam("input_variables"),
+                    last_update=bindparam("last_update"),
+                ),
+                [
+                    {
+                        "_contact": item.contact,
+                        "name": item.name,
+                        "context": item.context,
+                        "external_id": item.external_id,
+                        "input_variables": item.input_variables or {},
+                        "last_update": now,
+                    }
+                    for item in updates
+                ],
+            )
+        return len(new), len(updates)
+
+    def contact_count(self, campaign_id: int) -> int:
+        """How many contacts the campaign has."""
+        query = select(func.count()).select_from(t.contacts).where(t.contacts.c.campaign_id == campaign_id)
+        return int(self.connection.execute(query).scalar_one())
+
+    def status_counts(self, campaign_id: int) -> dict[str, int]:
+        """Contacts per status."""
+        rows = self.connection.execute(
+            select(t.contacts.c.status, func.count())
+            .where(t.contacts.c.campaign_id == campaign_id)
+            .group_by(t.contacts.c.status)
+            .order_by(t.contacts.c.status)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def due_contacts(self, campaign_id: int, now: datetime, limit: int) -> list[ContactRecord]:
+        """Contacts owed an attempt by `now` and not in one, earliest due first."""
+        rows = self.connection.execute(
+            select(*_CONTACT_COLUMNS)
+            .where(
+                t.contacts.c.campaign_id == campaign_id,
+                t.contacts.c.due_at.is_not(None),
+                t.contacts.c.due_at <= now,
+                t.contacts.c.inflight_id.is_(None),
+            )
+            .order_by(t.contacts.c.due_at, t.contacts.c.id)
+            .limit(limit)
+        )
+        return [_contact(row) for row in rows]
+
+    def contacts_by_id(self, ids: Iterable[int]) -> dict[int, ContactRecord]:
+        """Contacts by id."""
+        found: dict[int, ContactRecord] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            rows = self.connection.execute(select(*_CONTACT_COLUMNS).where(t.contacts.c.id.in_(chunk)))
+            found.update((row.id, _contact(row)) for row in rows)
+        return found
+
+    def save_contacts(self, changes: Sequence[ContactChange], now: datetime) -> None:
+        """Write new states (and extra columns, the same keys for every change) of many contacts."""
+        if not changes:
+            return
+        extra_keys = sorted(changes[0][2])
+        columns: dict[str, Any] = {name: bindparam(name) for name in (*_STATE_COLUMNS, *extra_keys)}
+        self.connection.execute(
+            update(t.contacts).where(t.contacts.c.id == bindparam("_id")).values(**columns, last_update=now),
+            [{"_id": contact_id, **state_values(state), **extra} for contact_id, state, extra in changes],
+        )
+
+    def inflight_count(self, campaign_id: int) -> int:
+        """Contacts in an attempt right now."""
+        query = (
+            select(func.count())
+            .select_from(t.contacts)
+            .where(t.contacts.c.campaign_id == campaign_id, t.contacts.c.inflight_id.is_not(None))
+        )
+        return int(self.connection.execute(query).scalar_one())
+
+    def cycle_open(self, campaign_id: int) -> bool:
+        """True while any contact is not final, has a follow-up pending, or is in an attempt."""
+        query = (
+            select(t.contacts.c.id)
+            .where(
+                t.contacts.c.campaign_id == campaign_id,
+                or_(
+                    t.contacts.c.final.is_(False),
+                    t.contacts.c.follow_up.is_(True),
+                    t.contacts.c.inflight_id.is_not(None),
+                ),
+            )
+            .limit(1)
+        )
+        return self.connection.execute(query).first() is not None
+
+    def next_due_at(self, campaign_id: int) -> datetime | None:
+        """The earliest attempt due among contacts not in one."""
+        query = select(func.min(t.contacts.c.due_at)).where(
+            t.contacts.c.campaign_id == campaign_id,
+            t.contacts.c.due_at.is_not(None),
+            t.contacts.c.inflight_id.is_(None),
+        )
+        value = self.connection.execute(query).scalar()
+        return t.UTCDateTime().process_result_value(value, self.connection.dialect)
+
+    def next_respond_by(self, campaign_id: int) -> datetime | None:
+        """The earliest WhatsApp response deadline."""
+        query = select(func.min(t.contacts.c.respond_by)).where(
+            t.contacts.c.campaign_id == campaign_id, t.contacts.c.respond_by.is_not(None)
+        )
+        value = self.connection.execute(query).scalar()
+        return t.UTCDateTime().process_result_value(value, self.connection.dialect)
+
+    def overdue_responses(self, campaign_id: int, now: datetime) -> list[ContactRecord]:
+        """Contacts whose WhatsApp response deadline has passed."""
+        rows = self.connection.execute(
+            select(*_CONTACT_COLUMNS)
+            .where(t.contacts.c.campaign_id == campaign_id, t.contacts.c.respond_by <= now)
+            .order_by(t.contacts.c.respond_by, t.contacts.c.id)
+        )
+        return [_contact(row) for row in rows]
+
+    def all_contacts(self, campaign_id: int) -> Iterator[ContactRecord]:
+        """Every contact of a campaign, by id."""
+        rows = self.connection.execute(
+            select(*_CONTACT_COLUMNS).where(t.contacts.c.campaign_id == campaign_id).order_by(t.contacts.c.id)
+        )
+        for row in rows:
+            yield _contact(row)
+
+    def suppress(self, business_id: int, number: str, now: datetime, source: str) -> None:
+        """Put a number on the business's suppression list and close it in every campaign of the business."""
+        self.connection.execute(
+            _insert(self.connection, t.suppressions)
+            .values(business_id=business_id, contact=number, opted_out_at=now, source=source)
+            .on_conflict_do_nothing()
+        )
+        campaign_ids = select(t.campaigns.c.id).where(t.campaigns.c.business_id == business_id)
+        self.connection.execute(
+            update(t.contacts)
+            .where(
+                t.contacts.c.contact == number,
+                t.contacts.c.campaign_id.in_(campaign_ids),
+                t.contacts.c.inflight_id.is_(None),
+            )
+            .values(opted_out=True, final=True, follow_up=False, due_at=None, respond_by=None, last_update=now)
+        )
+
+    # --- calls -------------------------------------------------------------------------------------------------
+
+    def insert_calls(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert calls, returning their ids in the order given."""
+        if not rows:
+            return []
+        result = self.connection.execute(insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True), rows)
+        return [row[0] for row in result]
+
+    def set_call_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> None:
+        """Record each call's provider id."""
+        if pairs:
+            self.connection.execute(
+                update(t.calls).where(t.calls.c.id == bindparam("_id")).values(provider_call_id=bindparam("pid")),
+                [{"_id": call_id, "pid": provider_id} for call_id, provider_id in pairs],
+            )
+
+    def calls_by_provider_ids(self, provider: str, provider_ids: Iterable[str]) -> dict[str, CallRecord]:
+        """Calls by their provider id."""
+        found: dict[str, CallRecord] = {}
+        columns = (
+            t.calls.c.id,
+            t.calls.c.public_id,
+            t.calls.c.campaign_id,
+            t.calls.c.contact_id,
+            t.calls.c.status,
+            t.calls.c.answered_by,
+            t.calls.c.started_at,
+            t.calls.c.ended_at,
+            t.calls.c.follow_up,
+            t.calls.c.provider_call_id,
+        )
+        for chunk in _chunks(sorted(set(provider_ids))):
+            rows = self.connection.execute(
+                select(*columns).where(t.calls.c.provider == provider, t.calls.c.provider_call_id.in_(chunk))
+            )
+            for row in rows:
+                found[row.provider_call_id] = CallRecord(
+                    id=row.id,
+                    public_id=row.public_id,
+                    campaign_id=row.campaign_id,
+                    contact_id=row.contact_id,
+                    status=row.status,
+                    answered_by=row.answered_by,
+                    started_at=row.started_at,
+                    ended_at=row.ended_at,
+                    follow_up=bool(row.follow_up),
+                )
+        return found
+
+    def update_calls(self, records: Sequence[CallRecord]) -> None:
+        """Write the changed values of calls; records sharing the same changed keys go in one batch."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for record in records:
+            if record.values:
+                groups.setdefault(tuple(sorted(record.values)), []).append({"_id": record.id, **record.values})
+        for keys, params in groups.items():
+            statement = update(t.calls).where(t.calls.c.id == bindparam("_id"))
+            self.connection.execute(statement.values({key: bindparam(key) for key in keys}), params)
+
+    # --- messages ----------------------------------------------------------------------------------------------
+
+    def sendout(self, campaign_id: int, cycle: int, wave: int, public_id: str, now: datetime) -> int:
+        """The id of the campaign's send wave `wave` of cycle `cycle`, created if new."""
+        query = select(t.sendouts.c.id).where(
+            t.sendouts.c.campaign_id == campaign_id, t.sendouts.c.cycle == cycle, t.sendouts.c.wave == wave
+        )
+        found = self.connection.execute(query).scalar()
+        if found is not None:
+            return int(found)
+        result = self.connection.execute(
+            insert(t.sendouts)
+            .values(campaign_id=campaign_id, cycle=cycle, wave=wave, public_id=public_id, created_at=now)
+            .returning(t.sendouts.c.id)
+        )
+        return int(result.scalar_one())
+
+    def insert_messages(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Insert messages, returning their ids in the order given."""
+        if not rows:
+            return []
+        statement = insert(t.messages).returning(t.messages.c.id, sort_by_parameter_order=True)
+        return [row[0] for row in self.connection.execute(statement, rows)]
+
+    def messages_since(self, campaign_id: int, since: datetime) -> int:
+        """Messages the campaign created since `since` (for the daily message limit)."""
+        query = (
+            select(func.count())
+            .select_from(t.messages)
+            .where(t.messages.c.campaign_id == campaign_id, t.messages.c.created_at >= since)
+        )
+        return int(self.connection.execute(query).scalar_one())
+
+    def set_message_results(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record provider ids or send errors of messages (keys: _id, provider_message_id, error_code, error_msg)."""
+        if rows:
+            self.connection.execute(
+                update(t.messages)
+                .where(t.messages.c.id == bindparam("_id"))
+                .values(
+                    provider_message_id=bindparam("provider_message_id"),
+                    error_code=bindparam("error_code"),
+                    error_msg=bindparam("error_msg"),
+                ),
+                rows,
+            )
+
+    def messages_by_provider_ids(self, provider: str, provider_ids: Iterable[str]) -> dict[str, MessageRecord]:
+        """Messages by their provider id."""
+        found: dict[str, MessageRecord] = {}
+        m = t.messages.c
+        for chunk in _chunks(sorted(set(provider_ids))):
+            rows = self.connection.execute(
+                select(t.messages).where(m.provider == provider, m.provider_message_id.in_(chunk))
+            )
+            for row in rows:
+                found[row.provider_message_id] = MessageRecord(
+                    id=row.id,
+                    campaign_id=row.campaign_id,
+                    contact_id=row.contact_id,
+                    provider_message_id=row.provider_message_id,
+                    sent_at=row.sent_at,
+                    delivered_at=row.delivered_at,
+                    read_at=row.read_at,
+                    opt_out_at=row.opt_out_at,
+                    error_code=row.error_code,
+                    error_msg=row.error_msg,
+                    button_clicks=list(row.button_clicks or []),
+                    link_clicks=list(row.link_clicks or []),
+                    output_variables=dict(row.output_variables or {}),
+                )
+        return found
+
+    def update_messages(self, records: Sequence[MessageRecord]) -> None:
+        """Write back messages changed by events."""
+        changed = [record for record in records if record.changed]
+        if changed:
+            keys = (
+                "sent_at",
+                "delivered_at",
+                "read_at",
+                "opt_out_at",
+                "error_code",
+                "error_msg",
+                "button_clicks",
+                "link_clicks",
+                "output_variables",
+            )
+            self.connection.execute(
+                update(t.messages)
+                .where(t.messages.c.id == bindparam("_id"))
+                .values({key: bindparam(key) for key in keys}),
+                [{"_id": record.id, **{key: getattr(record, key) for key in keys}} for record in changed],
+            )
+
+    # --- events ------------------------------------------------------------------------------------------------
+
+    def record_events(self, events: Sequence[ProviderEvent], now: datetime) -> list[ProviderEvent]:
+        """Store events once each (unique provider, external id, kind); return only those not seen before."""
+        unique: dict[tuple[str, str, str], ProviderEvent] = {}
+        for event in events:
+            unique.setdefault(event.key, event)
+        if not unique:
+            return []
+        statement = (
+            _insert(self.connection, t.events)
+            .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
+            .returning(t.events.c.provider, t.events.c.external_id, t.events.c.kind)
+        )
+        params = [
+            {
+                "provider": event.provider,
+                "external_id": event.external_id,
+                "kind": event.kind,
+                "occurred_at": event.occurred_at,
+                "received_at": now,
+                "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+            }
+            for event in unique.values()
+        ]
+        inserted = {(row[0], row[1], row[2]) for row in self.connection.execute(statement, params)}
+        return [event for key, event in unique.items() if key in inserted]
+
+    def event_count(self) -> int:
+        """Events stored."""
+        return int(self.connection.execute(select(func.count()).select_from(t.events)).scalar_one())
