@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from herald.analytics.cli import analyze_command
+
 app = typer.Typer(
     name="herald",
     help="Herald: outbound campaign engine for AI phone calls and WhatsApp.",
@@ -15,6 +17,9 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Herald: outbound campaign engine for AI phone calls and WhatsApp."""
+
+
+app.command("analyze")(analyze_command)
 
 
 def main() -> None:

@@ -1,0 +1,129 @@
+"""`herald analyze`: read Altur / Connectly export files (or a campaign's exports) and say what happened and what it cost.
+
+A thin command over `formats` (detection) and `metrics` (the definitions); `report` is imported only for `--report`
+so that `--json` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, cast
+
+import duckdb
+import typer
+
+from herald.analytics.formats import ExportFile, ExportFileError, open_export
+from herald.analytics.metrics import Json, analyze
+from herald.analytics.sql import connect
+
+
+class AnalyzeAs(StrEnum):
+    """Labels `--as` can put on a file."""
+
+    RESULTS = "results"
+
+
+class AnalyzeError(Exception):
+    """One line for stderr; the command exits with code 2."""
+
+
+def analyze_command(
+    paths: Annotated[
+        list[str],
+        typer.Argument(metavar="PATH_OR_CAMPAIGN...", help="Export files (CSV or Parquet) or campaign ids."),
+    ],
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object per input (a list when several); rates are fractions."),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", metavar="FILE.html", dir_okay=False, help="Also write a self-contained HTML report."),
+    ] = None,
+    as_: Annotated[
+        AnalyzeAs | None,
+        typer.Option("--as", help="Label contact exports as a results export (altur-results)."),
+    ] = None,
+) -> None:
+    """Analyse Altur or Connectly export files: status counts, reach, conversion, cost audit, sendout funnel.
+
+    Each PATH is a CSV or Parquet export (altur-contacts, altur-calls or connectly-sendout, told by its header);
+    an integer that is not a file is a campaign id, analysed from the database (HERALD_DATABASE_URL).
+    Exit code 2 when a file is unknown or broken.
+    """
+    try:
+        with ExitStack() as stack:
+            exports = [open_export_or_fail(p, as_ is AnalyzeAs.RESULTS) for p in resolve_inputs(paths, stack)]
+            con = connect()
+            results = [analyze_or_fail(e, con) for e in exports]
+            if report is not None:
+                from herald.analytics.report import write_report
+
+                write_report(report, exports, results, con)
+    except AnalyzeError as exc:
+        typer.echo(f"herald analyze: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if json_output:
+        payload: object = results[0] if len(results) == 1 else results
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+    else:
+        from rich.console import Console
+
+        from herald.analytics.tables import print_tables
+
+        console = Console()
+        print_tables(console, results)
+        if report is not None:
+            console.print(f"Report written to {report}")
+
+
+def resolve_inputs(args: list[str], stack: ExitStack) -> list[Path]:
+    """Files as given; an integer that is not an existing file becomes its campaign's export files."""
+    files: list[Path] = []
+    for arg in args:
+        path = Path(arg)
+        if path.exists() or not arg.isdigit():
+            files.append(path)
+            continue
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"herald-campaign-{arg}-")))
+        files.extend(campaign_files(int(arg), directory))
+    return files
+
+
+def campaign_files(campaign_id: int, directory: Path) -> list[Path]:
+    """Write a campaign's export files into `directory` via the engine's exporter, imported only when needed."""
+    try:
+        module = importlib.import_module("herald.exports.campaign_files")
+    except ImportError:
+        raise AnalyzeError("campaign ids need the engine (not available yet)") from None
+    export = cast(Callable[[int, Path], list[Path]], module.export_campaign_files)
+    try:
+        return export(campaign_id, directory)
+    except Exception as exc:  # the engine's own errors (unknown campaign, database down) end the command cleanly
+        raise AnalyzeError(f"campaign {campaign_id}: {exc}") from exc
+
+
+def open_export_or_fail(path: Path, as_results: bool) -> ExportFile:
+    """Detect one file's format; a missing, unknown or unreadable file becomes an AnalyzeError naming it."""
+    if not path.exists():
+        raise AnalyzeError(f"{path}: no such file (nor a campaign id)")
+    try:
+        return open_export(path, as_results=as_results)
+    except ExportFileError as exc:
+        raise AnalyzeError(f"{path}: {exc}") from exc
+
+
+def analyze_or_fail(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
+    """The metrics of one file with its name first; a broken row becomes an AnalyzeError naming the file."""
+    try:
+        result = analyze(export, con)
+    except ExportFileError as exc:
+        raise AnalyzeError(f"{export.path}: {exc}") from exc
+    return {"file": str(export.path), **result}

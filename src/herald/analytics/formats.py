@@ -1,0 +1,187 @@
+"""Which export a file is, told by its header alone (SPEC §7).
+
+Detection reads only the header (first CSV record, or the Parquet schema), so it is instant on any file size.
+The rows are read later by DuckDB in `metrics`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+PARQUET_MAGIC = b"PAR1"
+
+
+class ExportFormat(StrEnum):
+    """The export layouts Herald can analyse."""
+
+    ALTUR_CONTACTS = "altur-contacts"
+    ALTUR_RESULTS = "altur-results"
+    ALTUR_CALLS = "altur-calls"
+    CONNECTLY_SENDOUT = "connectly-sendout"
+
+
+class ExportFileError(ValueError):
+    """A file that cannot be analysed; the message names the reason (the caller adds the file name)."""
+
+
+#: Fixed columns of the Altur contact export (SPEC §7.1); tag and field columns follow them.
+CONTACT_COLUMNS: tuple[str, ...] = (
+    "campaign_name",
+    "campaign_date",
+    "id",
+    "contact",
+    "name",
+    "context",
+    "status",
+    "retries",
+    "calls",
+    "billed_duration",
+    "last_update",
+    "follow_up",
+)
+#: Fixed columns of the Altur call export (SPEC §7.2), both layouts (2026-07 adds ended_by, ended_reason).
+CALL_COLUMNS: tuple[str, ...] = (
+    "campaign_name",
+    "campaign_date",
+    "id",
+    "number_to",
+    "contact_name",
+    "type",
+    "status",
+    "answered_by",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "ended_by",
+    "ended_reason",
+    "duration",
+    "billed_duration",
+    "recording_url",
+)
+#: Columns of the Connectly sendout CSV (SPEC §7.5).
+SENDOUT_COLUMNS: tuple[str, ...] = (
+    "customer_external_id",
+    "business_id",
+    "campaign_name",
+    "sendout_id",
+    "cnt_session_id",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "opt_out_at",
+    "error_code",
+    "error_msg",
+    "button_clicks",
+    "link_clicks",
+    "input_variables",
+    "output_variables",
+)
+
+# The columns a file must have to be analysed as each format. They are the columns the metrics read, plus the
+# format's distinctive ones, so a hand-trimmed file still works while a file of another kind never matches.
+_REQUIRED: dict[ExportFormat, tuple[str, ...]] = {
+    ExportFormat.CONNECTLY_SENDOUT: ("customer_external_id", "sendout_id", "sent_at", "delivered_at", "read_at"),
+    ExportFormat.ALTUR_CALLS: ("id", "number_to", "status", "answered_by", "duration", "billed_duration"),
+    ExportFormat.ALTUR_CONTACTS: ("contact", "name", "status"),
+}
+_KNOWN: dict[ExportFormat, tuple[str, ...]] = {
+    ExportFormat.CONNECTLY_SENDOUT: SENDOUT_COLUMNS,
+    ExportFormat.ALTUR_CALLS: CALL_COLUMNS,
+    ExportFormat.ALTUR_CONTACTS: CONTACT_COLUMNS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """A detected export file: where it is, how it is stored, what it is, and its columns in file order."""
+
+    path: Path
+    storage: str  # "csv" or "parquet"
+    format: ExportFormat
+    columns: tuple[str, ...]
+
+    @property
+    def extra_columns(self) -> tuple[str, ...]:
+        """Columns past the format's fixed ones: tags and extracted fields (Altur), unknown extras (Connectly)."""
+        known = set(_KNOWN[ExportFormat.ALTUR_CONTACTS if self.format is ExportFormat.ALTUR_RESULTS else self.format])
+        return tuple(c for c in self.columns if c not in known)
+
+    def has(self, column: str) -> bool:
+        """Whether the file has this column."""
+        return column in self.columns
+
+
+def read_header(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The storage kind (`csv` or `parquet`) and the column names of a file, without reading its rows."""
+    try:
+        with path.open("rb") as raw:
+            magic = raw.read(4)
+    except IsADirectoryError as exc:
+        raise ExportFileError("is a directory") from exc
+    except OSError as exc:
+        raise ExportFileError(exc.strerror or str(exc)) from exc
+    if magic == PARQUET_MAGIC:
+        return "parquet", _parquet_columns(path)
+    return "csv", _csv_columns(path)
+
+
+def _parquet_columns(path: Path) -> tuple[str, ...]:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged footer
+        raise ExportFileError(f"broken Parquet file ({exc})") from exc
+    return tuple(str(name) for name in schema.names)
+
+
+def _csv_columns(path: Path) -> tuple[str, ...]:
+    # utf-8-sig drops a BOM when present; newline="" lets csv handle CRLF and quoted newlines.
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            header = next(csv.reader(text), None)
+    except UnicodeDecodeError as exc:
+        raise ExportFileError(f"not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+    except csv.Error as exc:
+        raise ExportFileError(f"broken CSV header ({exc})") from exc
+    if not header or all(not name.strip() for name in header):
+        raise ExportFileError("empty file (no header row)")
+    names = tuple(name.strip() for name in header)
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ExportFileError(f"duplicate column names: {', '.join(duplicates)}")
+    return names
+
+
+def detect_format(columns: Sequence[str]) -> ExportFormat:
+    """The export format whose required columns the header holds; an error naming the closest format otherwise."""
+    present = set(columns)
+    for fmt, required in _REQUIRED.items():
+        if all(c in present for c in required):
+            return fmt
+    closest, missing = min(
+        ((fmt, [c for c in required if c not in present]) for fmt, required in _REQUIRED.items()),
+        key=lambda item: len(item[1]) / len(_REQUIRED[item[0]]),
+    )
+    if len(missing) == len(_REQUIRED[closest]):
+        raise ExportFileError(
+            "header matches no known export (not an Altur contact/results or call export, nor a Connectly sendout)"
+        )
+    raise ExportFileError(
+        f"header matches no known export (closest: {closest.value}, missing columns: {', '.join(missing)})"
+    )
+
+
+def open_export(path: Path, as_results: bool = False) -> ExportFile:
+    """Detect a file's format from its header; `as_results` labels a contact export as a results export."""
+    storage, columns = read_header(path)
+    fmt = detect_format(columns)
+    if as_results:
+        if fmt is not ExportFormat.ALTUR_CONTACTS:
+            raise ExportFileError(f"--as results applies to contact/results exports, this is {fmt.value}")
+        fmt = ExportFormat.ALTUR_RESULTS
+    return ExportFile(path=path, storage=storage, format=fmt, columns=columns)
