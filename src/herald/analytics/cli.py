@@ -66,7 +66,10 @@ def analyze_command(
             if report is not None:
                 from herald.analytics.report import write_report
 
-                write_report(report, exports, results, con)
+                try:
+                    write_report(report, exports, results, con)
+                except OSError as exc:
+                    raise AnalyzeError(f"{report}: cannot write the report ({exc.strerror or exc})") from exc
     except AnalyzeError as exc:
         typer.echo(f"herald analyze: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -315,3 +315,31 @@ def click_counts(export: ExportFile, con: duckdb.DuckDBPyConnection) -> dict[str
     for kind, name, n in rows:
         counts[str(kind)][str(name)] = int(n)
     return counts
+
+
+# --- Activity over time (report) --------------------------------------------------------------------------------
+
+
+def activity(export: ExportFile, con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """Rows per day and series, for the report's timeline: `(YYYY-MM-DD, series, count)` sorted by day.
+
+    Contacts: by day of `last_update` and status. Calls: by day of `created_at` and answered_by (`none` if blank).
+    Sendout: each event (sent, delivered, read, opted_out) on the day of its own timestamp. Rows without a readable
+    timestamp are left out of the timeline (they are still in every other figure).
+    """
+    if export.format is ExportFormat.ALTUR_CALLS:
+        src = source(export, ["created_at", "answered_by"])
+        query = f"""SELECT CAST(h_ts(created_at) AS DATE) AS day, coalesce(nullif(answered_by, ''), 'none'), count(*)
+                    FROM {src} GROUP BY ALL HAVING day IS NOT NULL ORDER BY ALL"""
+    elif export.format is ExportFormat.CONNECTLY_SENDOUT:
+        events = ("sent_at", "delivered_at", "read_at", "opt_out_at")
+        src = source(export, list(events))
+        labels = ", ".join(f"CAST(h_ts({c}) AS DATE) AS {c}" for c in events)
+        query = f"""UNPIVOT (SELECT {labels} FROM {src}) ON {", ".join(events)} INTO NAME event VALUE day"""
+        query = f"""SELECT day, replace(replace(event, '_at', ''), 'opt_out', 'opted_out'), count(*)
+                    FROM ({query}) GROUP BY ALL ORDER BY ALL"""
+    else:
+        src = source(export, ["last_update", "status"])
+        query = f"""SELECT CAST(h_ts(last_update) AS DATE) AS day, h_contact_status(status), count(*)
+                    FROM {src} GROUP BY ALL HAVING day IS NOT NULL ORDER BY ALL"""
+    return [(r[0].isoformat(), str(r[1]), int(r[2])) for r in fetch(con, query)]
