@@ -52,7 +52,8 @@ class FileReport:
 def _bar(x: Sequence[Any], y: Sequence[Any], title: str, **trace: Any) -> Json:
     return {
         "data": [{"type": "bar", "x": list(x), "y": list(y), **trace}],
-        "layout": {**_LAYOUT, "title": {"text": title}},
+        # category axis: error codes and names stay labels instead of becoming a numeric scale
+        "layout": {**_LAYOUT, "title": {"text": title}, "xaxis": {"type": "category"}},
     }
 
 
@@ -161,7 +162,7 @@ def _sendout_sections(result: Json, timeline: list[tuple[str, str, int]]) -> lis
             {"type": "bar", "name": "buttons", "x": list(buttons), "y": list(buttons.values())},
             {"type": "bar", "name": "links", "x": list(links), "y": list(links.values())},
         ],
-        "layout": {**_LAYOUT, "title": {"text": "Click events by name"}},
+        "layout": {**_LAYOUT, "title": {"text": "Click events by name"}, "xaxis": {"type": "category"}},
     }
     ttr = result["time_to_read_seconds"]
     return [
