@@ -2,24 +2,455 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.domain.campaign import ConfigError, parse_campaign
+from herald.domain.lifecycle import InvalidTransition
+from herald.domain.statuses import Channel
+from herald.engine.campaigns import CampaignFinished, act, create_campaign, import_contacts
+from herald.engine.clock import RealClock, VirtualClock
+from herald.engine.runner import Engine
+from herald.exports.formats import ExportKind, ExportNotAvailable, export
+from herald.ids import IdFactory
+from herald.imports import ImportFileError, write_rejects
+from herald.providers.simulator import Simulator
+from herald.store.db import database_url
+from herald.store.queries import NotFound, Store
 
 app = typer.Typer(
     name="herald",
-    help="Herald: outbound campaign engine for AI phone calls and WhatsApp.",
+    help="Herald: outbound campaign engine for AI phone calls and WhatsApp.\n\n"
+    "The database is HERALD_DATABASE_URL (default sqlite:///herald.db), or --db before the command.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+campaign_app = typer.Typer(help="Create, list, show and steer campaigns.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Load contacts into a campaign.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(contacts_app, name="contacts")
+app.command("analyze")(analyze_command)
+
+err = Console(stderr=True)
+_state: dict[str, str | None] = {"db": None}
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    db: Annotated[
+        str | None, typer.Option("--db", help="Database URL (overrides HERALD_DATABASE_URL).", show_default=False)
+    ] = None,
+) -> None:
     """Herald: outbound campaign engine for AI phone calls and WhatsApp."""
+    _state["db"] = db
 
 
-app.command("analyze")(analyze_command)
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    store = Store.open(_state["db"])
+    try:
+        yield store
+    except NotFound as error:
+        raise _fail(str(error)) from None
+    finally:
+        store.close()
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _progress() -> Progress:
+    # Rich shows nothing when stderr is not a terminal, so pipes and CI logs stay clean.
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _now() -> datetime:
+    return RealClock().now()
+
+
+# --- init ----------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def init() -> None:
+    """Create the database (or bring its schema up to date)."""
+    with _store():
+        pass
+    err.print(f"database ready: {database_url(_state['db'])}")
+
+
+# --- campaigns -----------------------------------------------------------------------------------------------------
+
+
+@campaign_app.command("create")
+def campaign_create(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Campaign file (YAML or JSON).")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the new campaign as JSON.")] = False,
+) -> None:
+    """Create a campaign from a declarative file (channel, agent, retries, cycles, scheduling, provider...)."""
+    try:
+        config = parse_campaign(yaml.safe_load(file.read_text(encoding="utf-8")))
+    except (ConfigError, yaml.YAMLError) as error:
+        raise _fail(f"{file}: {error}") from None
+    with _store() as store:
+        campaign_id = create_campaign(store, config, _now(), IdFactory())
+    if json_output:
+        _print_json({"id": campaign_id, "name": config.name, "channel": config.channel.value, "status": "pending"})
+    else:
+        typer.echo(campaign_id)
+
+
+@campaign_app.command("list")
+def campaign_list(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List campaigns with their status and contact counts."""
+    with _store() as store, store.tx() as tx:
+        rows = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "channel": c.channel.value,
+                "status": c.status.value,
+                "archived": c.archived,
+                "cycle": c.cycle_iteration,
+                "contacts": tx.contact_count(c.id),
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in tx.campaigns()
+        ]
+    if json_output:
+        _print_json(rows)
+        return
+    table = Table("id", "name", "channel", "status", "cycle", "contacts")
+    for row in rows:
+        status = f"{row['status']} (archived)" if row["archived"] else row["status"]
+        table.add_row(
+            str(row["id"]), str(row["name"]), str(row["channel"]), str(status), str(row["cycle"]), str(row["contacts"])
+        )
+    Console().print(table)
+
+
+@campaign_app.command("show")
+def campaign_show(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a campaign: status, cycle, settings and contacts per status."""
+    with _store() as store, store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        counts = tx.status_counts(campaign_id)
+    info = {
+        "id": campaign.id,
+        "name": campaign.name,
+        "channel": campaign.channel.value,
+        "status": campaign.status.value,
+        "archived": campaign.archived,
+        "cycle_iteration": campaign.cycle_iteration,
+        "next_cycle_at": campaign.next_cycle_at.isoformat() if campaign.next_cycle_at else None,
+        "created_at": campaign.created_at.isoformat(),
+        "started_at": campaign.started_at.isoformat() if campaign.started_at else None,
+        "ended_at": campaign.ended_at.isoformat() if campaign.ended_at else None,
+        "contacts": sum(counts.values()),
+        "status_counts": counts,
+        "config": campaign.config.model_dump(mode="json", exclude_none=True),
+    }
+    if json_output:
+        _print_json(info)
+        return
+    console = Console()
+    console.print(f"[bold]{campaign.name}[/bold] (#{campaign.id}, {campaign.channel}) — {campaign.status}")
+    console.print(f"cycle {campaign.cycle_iteration}, {info['contacts']} contacts")
+    table = Table("status", "contacts")
+    for status, count in counts.items():
+        table.add_row(status, str(count))
+    console.print(table)
+
+
+class LifecycleAction(StrEnum):
+    """User actions on a campaign."""
+
+    activate = "activate"
+    pause = "pause"
+    resume = "resume"
+    archive = "archive"
+
+
+def _lifecycle(action: LifecycleAction) -> Any:
+    def command(
+        campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+        json_output: Annotated[bool, typer.Option("--json", help="Print the campaign status as JSON.")] = False,
+    ) -> None:
+        with _store() as store:
+            try:
+                campaign = act(store, campaign_id, action.value, _now())
+            except InvalidTransition as error:
+                if json_output:
+                    _print_json(
+                        {
+                            "error": "INVALID_STATUS_TRANSITION",
+                            "current_status": error.current_status.value,
+                            "valid_targets": [target.value for target in error.valid_targets],
+                        }
+                    )
+                raise _fail(str(error), code=3) from None
+        if json_output:
+            _print_json({"id": campaign.id, "status": campaign.status.value, "archived": campaign.archived})
+        else:
+            err.print(f"campaign {campaign.id}: {campaign.status}{' (archived)' if campaign.archived else ''}")
+
+    command.__doc__ = {
+        "activate": "Start a pending/ready campaign, or start the next cycle of one in cooldown now.",
+        "pause": "Pause an active campaign or one in cooldown (no-op when already paused).",
+        "resume": "Resume a paused campaign (no-op when active).",
+        "archive": "Mark a campaign archived (a flag; its status is kept).",
+    }[action.value]
+    return command
+
+
+for _action in LifecycleAction:
+    campaign_app.command(_action.value)(_lifecycle(_action))
+
+
+# --- contacts ------------------------------------------------------------------------------------------------------
+
+
+class IfDuplicate(StrEnum):
+    """What to do with a number already in the campaign."""
+
+    skip = "skip"
+    update = "update"
+
+
+@contacts_app.command("import")
+def contacts_import(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Contact CSV (contact, name, context...).")],
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Write rejected rows (line, reason, detail, values) here.")
+    ] = None,
+    if_duplicate: Annotated[
+        IfDuplicate, typer.Option("--if-duplicate", help="skip: reject numbers already present; update: overwrite.")
+    ] = IfDuplicate.skip,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
+) -> None:
+    """Import contacts from a CSV. Every rejected row is reported with its line and reason; nothing is lost.
+
+    Required columns: contact, name, context. Optional: id, override_agent_name, override_agent_voice_id.
+    Any other column becomes an input variable. Numbers are normalised to E.164 in the campaign's region.
+    """
+    size = file.stat().st_size
+    with _store() as store, _progress() as progress:
+        task = progress.add_task("importing", total=size, info="")
+        try:
+            report = import_contacts(
+                store,
+                campaign_id,
+                file,
+                _now(),
+                if_duplicate=if_duplicate.value,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+        except ImportFileError as error:
+            raise _fail(f"{file}: {error}; nothing was imported") from None
+        except CampaignFinished as error:
+            raise _fail(str(error), code=3) from None
+    result = report.result
+    if rejects is not None:
+        write_rejects(rejects, result)
+    reasons: dict[str, int] = {}
+    for reject in result.rejects:
+        reasons[reject.reason] = reasons.get(reject.reason, 0) + 1
+    summary = {
+        "campaign_id": campaign_id,
+        "added": report.added,
+        "updated": report.updated,
+        "rejected": len(result.rejects),
+        "reject_reasons": reasons,
+        "rejects": [{"line": r.line, "reason": r.reason, "detail": r.detail} for r in result.rejects[:1000]],
+        "rejects_file": str(rejects) if rejects else None,
+        "encoding": result.encoding,
+        "delimiter": result.delimiter,
+    }
+    if json_output:
+        _print_json(summary)
+        return
+    err.print(f"added {report.added}, updated {report.updated}, rejected {len(result.rejects)}")
+    for reject in result.rejects[:20]:
+        err.print(f"  line {reject.line}: {reject.reason} — {reject.detail}", highlight=False)
+    if len(result.rejects) > 20:
+        hint = f" (all in {rejects})" if rejects else " (use --rejects FILE to keep them all)"
+        err.print(f"  … and {len(result.rejects) - 20} more{hint}")
+
+
+# --- run -----------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    campaign: Annotated[
+        list[int] | None, typer.Option("--campaign", "-c", help="Only these campaigns (default: all).")
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Simulator provider on a virtual clock: days pass in seconds.")
+    ] = False,
+    until_finished: Annotated[
+        bool, typer.Option("--until-finished/--once", help="Run until every campaign is finished, or one step.")
+    ] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print run statistics as JSON.")] = False,
+) -> None:
+    """Run active campaigns: dispatch attempts, apply provider events, retry and cycle until finished."""
+    with _store() as store:
+        with store.tx() as tx:
+            campaigns = [c for c in tx.campaigns() if not campaign or c.id in campaign]
+            latest = tx.latest_activity()
+        providers = {c.config.provider for c in campaigns}
+        if not simulate and providers - {"simulator"}:
+            raise _fail(f"provider(s) not available yet: {', '.join(sorted(providers - {'simulator'}))}")
+        # Virtual time never goes back: it starts after anything already recorded.
+        clock: VirtualClock | RealClock = VirtualClock(max(_now(), latest or _now())) if simulate else RealClock()
+        engine = Engine(store, Simulator(seed), clock, IdFactory(seed if simulate else None))
+        with _progress() as progress:
+            task = progress.add_task("running", total=None, info="")
+
+            def show(current: Engine) -> None:
+                info = f"{current.clock.now():%Y-%m-%d %H:%M} · {current.stats.attempts} attempts"
+                progress.update(task, completed=current.stats.steps, info=info)
+
+            stats = engine.run(campaign or None, max_steps=None if until_finished else 1, on_step=show)
+        with store.tx() as tx:
+            states = {c.id: tx.campaign(c.id).status.value for c in campaigns}
+    result = {
+        "steps": stats.steps,
+        "attempts": stats.attempts,
+        "events": stats.events,
+        "duplicate_events": stats.duplicate_events,
+        "clock_start": stats.started_at.isoformat() if stats.started_at else None,
+        "clock_end": stats.ended_at.isoformat() if stats.ended_at else None,
+        "campaigns": states,
+    }
+    if json_output:
+        _print_json(result)
+    else:
+        err.print(
+            f"{stats.attempts} attempts, {stats.events} events; "
+            + ", ".join(f"campaign {cid}: {status}" for cid, status in states.items())
+        )
+
+
+# --- export --------------------------------------------------------------------------------------------------------
+
+
+class ExportFormat(StrEnum):
+    """File format of an export."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+
+class CallLayout(StrEnum):
+    """Call export column layout."""
+
+    classic = "classic"
+    july_2026 = "2026-07"
+
+
+@app.command("export")
+def export_command(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    kind: Annotated[ExportKind, typer.Argument(help="Which export.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="File to write; - for standard output.")] = "-",
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet.")] = ExportFormat.csv,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Turn off the spreadsheet formula guard (cells starting = + - @).")
+    ] = False,
+    layout: Annotated[
+        CallLayout,
+        typer.Option("--layout", help="Call export layout: classic, or 2026-07 (adds ended_by, ended_reason)."),
+    ] = CallLayout.classic,
+) -> None:
+    """Write an export: contacts, calls, results, recordings (Altur formats) or sendout (Connectly format)."""
+    with _store() as store:
+        try:
+            count = export(
+                store,
+                campaign_id,
+                kind,
+                output,
+                fmt=fmt.value,
+                guard=not raw,
+                layout=layout.value,
+            )
+        except ExportNotAvailable as error:
+            raise _fail(str(error)) from None
+    if output != "-":
+        err.print(f"{count} rows written to {output}")
+
+
+# --- demo ----------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    channel: Annotated[Channel, typer.Option("--channel", help="phone_call or whatsapp.")] = Channel.PHONE_CALL,
+    contacts: Annotated[int, typer.Option("--contacts", min=1, help="How many synthetic contacts.")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, byte-identical exports.")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the database, exports and report.")] = Path("demo-out"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object describing the run.")] = False,
+) -> None:
+    """Run a whole simulated campaign on a fresh SQLite database and write its exports and an HTML report."""
+    from herald.demo import run_demo
+
+    with _progress() as progress:
+        task = progress.add_task(f"demo ({channel.value})", total=None, info="")
+
+        def show(engine: Engine) -> None:
+            info = f"{engine.clock.now():%Y-%m-%d %H:%M} · {engine.stats.attempts} attempts"
+            progress.update(task, completed=engine.stats.steps, info=info)
+
+        result = run_demo(out, channel, contacts, seed, on_step=show)
+    if json_output:
+        _print_json(result.as_json())
+        return
+    console = Console()
+    counts = result.counts
+    console.print(
+        f"[bold]{result.config.name}[/bold] ({result.config.channel}): {counts['campaign_status']} after "
+        f"{counts['cycles']} cycle(s), {counts['attempts']} attempts over {counts['simulated_days']} simulated days"
+    )
+    table = Table("status", "contacts")
+    for status, count in counts["status_counts"].items():
+        table.add_row(status, str(count))
+    console.print(table)
+    for name, path in result.outputs.items():
+        console.print(f"  {name:<11} {path}")
 
 
 def main() -> None:

@@ -5,13 +5,17 @@ Every status change goes through `change_status`, which also writes the campaign
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Literal
 
 from herald.domain import lifecycle
 from herald.domain.campaign import CampaignConfig
 from herald.domain.statuses import CampaignStatus
 from herald.ids import IdFactory
+from herald.imports import ImportResult, read_contacts, region_for_timezone
 from herald.store.queries import NewContact, Store, Tx
 from herald.store.records import Campaign
 
@@ -74,3 +78,59 @@ def act(store: Store, campaign_id: int, action: str, now: datetime) -> Campaign:
             extra["next_cycle_at"] = now
         change_status(tx, campaign, result.status, now, **extra)
         return tx.campaign(campaign_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did: rows added and updated, and every reject with its line and reason."""
+
+    added: int
+    updated: int
+    result: ImportResult
+
+
+def default_region(config: CampaignConfig) -> str:
+    """The region national numbers are read in: set explicitly, else the campaign time zone's country."""
+    region = config.default_region or region_for_timezone(config.timezone)
+    if region is None:
+        raise ValueError(f"cannot tell a phone region from time zone {config.timezone}; set default_region")
+    return region
+
+
+def import_contacts(
+    store: Store,
+    campaign_id: int,
+    source: Path | bytes,
+    now: datetime,
+    *,
+    if_duplicate: Literal["skip", "update"] = "skip",
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Read a contact file and store its valid rows in one transaction; a bad file changes nothing."""
+    with store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        existing = tx.existing_numbers(campaign_id)
+        suppressed = tx.suppressed_numbers(campaign.business_id)
+    result = read_contacts(
+        source,
+        default_region=default_region(campaign.config),
+        existing=existing,
+        suppressed=suppressed,
+        if_duplicate=if_duplicate,
+        progress=progress,
+    )
+    contacts = [
+        NewContact(
+            contact=row.contact,
+            name=row.name,
+            context=row.context,
+            external_id=row.external_id,
+            input_variables=row.input_variables,
+            override_agent_name=row.override_agent_name,
+            override_agent_voice_id=row.override_agent_voice_id,
+            update=row.update,
+        )
+        for row in result.rows
+    ]
+    added, updated = add_contacts(store, campaign_id, contacts, now)
+    return ImportReport(added=added, updated=updated, result=result)

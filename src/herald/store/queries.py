@@ -629,3 +629,100 @@ class Tx:
     def event_count(self) -> int:
         """Events stored."""
         return int(self.connection.execute(select(func.count()).select_from(t.events)).scalar_one())
+
+    # --- exports (streamed) ------------------------------------------------------------------------------------
+
+    def stream_contacts(self, campaign_id: int) -> Iterator[Any]:
+        """Every contact row of a campaign in id order, fetched in batches."""
+        c = t.contacts.c
+        query = (
+            select(
+                c.external_id,
+                c.contact,
+                c.name,
+                c.context,
+                c.status,
+                c.retries,
+                c.calls,
+                c.billed_seconds,
+                c.last_update,
+                c.follow_up,
+                c.tags,
+                c.extracted,
+            )
+            .where(c.campaign_id == campaign_id)
+            .order_by(c.id)
+        )
+        yield from self.connection.execution_options(yield_per=5000).execute(query)
+
+    def stream_calls(self, campaign_id: int, answered_by: str | None = None) -> Iterator[Any]:
+        """Every call of a campaign (optionally only those answered by `answered_by`) in id order."""
+        k = t.calls.c
+        query = (
+            select(
+                k.public_id,
+                t.contacts.c.contact.label("number_to"),
+                t.contacts.c.name.label("contact_name"),
+                k.type,
+                k.status,
+                k.answered_by,
+                k.created_at,
+                k.started_at,
+                k.ended_at,
+                k.ended_by,
+                k.ended_reason,
+                k.duration,
+                k.billed_seconds,
+                k.recording_url,
+                k.tags,
+                k.extracted,
+            )
+            .join(t.contacts, t.contacts.c.id == k.contact_id)
+            .where(k.campaign_id == campaign_id)
+            .order_by(k.id)
+        )
+        if answered_by is not None:
+            query = query.where(k.answered_by == answered_by)
+        yield from self.connection.execution_options(yield_per=5000).execute(query)
+
+    def stream_messages(self, campaign_id: int) -> Iterator[Any]:
+        """Every WhatsApp message of a campaign with its contact and sendout, in id order."""
+        m = t.messages.c
+        query = (
+            select(
+                t.contacts.c.external_id,
+                t.contacts.c.contact,
+                t.sendouts.c.public_id.label("sendout_id"),
+                m.session_id,
+                m.sent_at,
+                m.delivered_at,
+                m.read_at,
+                m.opt_out_at,
+                m.error_code,
+                m.error_msg,
+                m.button_clicks,
+                m.link_clicks,
+                m.input_variables,
+                m.output_variables,
+            )
+            .join(t.contacts, t.contacts.c.id == m.contact_id)
+            .join(t.sendouts, t.sendouts.c.id == m.sendout_id)
+            .where(m.campaign_id == campaign_id)
+            .order_by(m.id)
+        )
+        yield from self.connection.execution_options(yield_per=5000).execute(query)
+
+    def latest_activity(self) -> datetime | None:
+        """The latest instant recorded anywhere (campaign log, calls, messages): virtual clocks start after it."""
+        candidates = [
+            select(func.max(t.campaign_log.c.occurred_at)),
+            select(func.max(t.calls.c.ended_at)),
+            select(func.max(t.messages.c.created_at)),
+            select(func.max(t.events.c.occurred_at)),
+        ]
+        values = [
+            t.UTCDateTime().process_result_value(self.connection.execute(q).scalar(), self.connection.dialect)
+            for q in candidates
+        ]
+        present = [value for value in values if value is not None]
+        return max(present) if present else None

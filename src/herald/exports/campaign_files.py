@@ -1,0 +1,30 @@
+"""Write every export a campaign has into a folder (used by `herald analyze CAMPAIGN_ID` and the demo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from herald.exports.formats import ExportKind, available, export
+from herald.store.queries import Store
+
+
+def write_all(store: Store, campaign_id: int, directory: Path, *, guard: bool = True) -> dict[ExportKind, Path]:
+    """Write each export of the campaign as `<kind>.csv` in `directory`; returns the paths by kind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with store.tx() as tx:
+        kinds = available(tx.campaign(campaign_id))
+    paths: dict[ExportKind, Path] = {}
+    for kind in kinds:
+        path = directory / f"{kind.value}.csv"
+        export(store, campaign_id, kind, path, guard=guard)
+        paths[kind] = path
+    return paths
+
+
+def export_campaign_files(campaign_id: int, directory: Path) -> list[Path]:
+    """The campaign's exports (from HERALD_DATABASE_URL), raw cells, for analysis."""
+    store = Store.open()
+    try:
+        return list(write_all(store, campaign_id, directory, guard=False).values())
+    finally:
+        store.close()

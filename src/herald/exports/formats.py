@@ -1,0 +1,239 @@
+"""The five export layouts (SPEC §7): Altur contacts, calls, results, recordings; Connectly sendout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from herald.domain.durations import format_mmss
+from herald.domain.statuses import Channel
+from herald.exports.writer import Format, write_table
+from herald.store.queries import Store, Tx
+from herald.store.records import Campaign
+
+
+class ExportKind(StrEnum):
+    """Which export."""
+
+    CONTACTS = "contacts"
+    CALLS = "calls"
+    RESULTS = "results"
+    RECORDINGS = "recordings"
+    SENDOUT = "sendout"
+
+
+Layout = Literal["classic", "2026-07"]
+
+CONTACT_COLUMNS = (
+    "campaign_name",
+    "campaign_date",
+    "id",
+    "contact",
+    "name",
+    "context",
+    "status",
+    "retries",
+    "calls",
+    "billed_duration",
+    "last_update",
+    "follow_up",
+)
+CALL_COLUMNS = (
+    "campaign_name",
+    "campaign_date",
+    "id",
+    "number_to",
+    "contact_name",
+    "type",
+    "status",
+    "answered_by",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "duration",
+    "billed_duration",
+    "recording_url",
+)
+#: Altur's July-2026 call layout: `ended_by`, `ended_reason` between `ended_at` and `duration`.
+CALL_COLUMNS_2026_07 = (*CALL_COLUMNS[:11], "ended_by", "ended_reason", *CALL_COLUMNS[11:])
+SENDOUT_COLUMNS = (
+    "customer_external_id",
+    "business_id",
+    "campaign_name",
+    "sendout_id",
+    "cnt_session_id",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "opt_out_at",
+    "error_code",
+    "error_msg",
+    "button_clicks",
+    "link_clicks",
+    "input_variables",
+    "output_variables",
+)
+
+PHONE_ONLY = (ExportKind.CALLS, ExportKind.RECORDINGS)
+WHATSAPP_ONLY = (ExportKind.SENDOUT,)
+
+
+class ExportNotAvailable(ValueError):
+    """An export that the campaign's channel does not have."""
+
+
+def _bool(value: bool) -> str:
+    return "True" if value else "False"
+
+
+def _local(value: datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def _utc_micro(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if value is not None else ""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else ""
+
+
+def _dynamic(campaign: Campaign, tags: Any, extracted: Any) -> list[str]:
+    agent = campaign.config.agent
+    present = set(tags or ())
+    values = extracted or {}
+    return [_bool(tag in present) for tag in agent.tags] + [str(values.get(name, "")) for name in agent.field_names]
+
+
+def contact_rows(tx: Tx, campaign: Campaign, results_only: bool = False) -> Iterator[list[str]]:
+    """Rows of the contact export (or, with `results_only`, the results export)."""
+    zone = campaign.config.zone
+    name = campaign.name
+    date = campaign.created_at.astimezone(zone).strftime("%Y-%m-%d")
+    phone = campaign.channel is Channel.PHONE_CALL
+    fields = campaign.config.agent.field_names
+    for row in tx.stream_contacts(campaign.id):
+        extracted = row.extracted or {}
+        if results_only and not any(str(extracted.get(field, "")) != "" for field in fields):
+            continue
+        yield [
+            name,
+            date,
+            row.external_id or "",
+            row.contact,
+            row.name,
+            row.context,
+            row.status,
+            str(row.retries),
+            str(row.calls) if phone else "",
+            format_mmss(row.billed_seconds) if phone else "",
+            _local(row.last_update, zone),
+            _bool(bool(row.follow_up)),
+            *_dynamic(campaign, row.tags, extracted),
+        ]
+
+
+def call_rows(
+    tx: Tx, campaign: Campaign, layout: Layout = "classic", recordings_only: bool = False
+) -> Iterator[list[str]]:
+    """Rows of the call export (or, with `recordings_only`, the recording export: human-answered calls)."""
+    zone = campaign.config.zone
+    name = campaign.name
+    date = campaign.created_at.astimezone(zone).strftime("%Y-%m-%d")
+    for row in tx.stream_calls(campaign.id, answered_by="human" if recordings_only else None):
+        ended = [row.ended_by, row.ended_reason] if layout == "2026-07" else []
+        yield [
+            name,
+            date,
+            row.public_id,
+            row.number_to,
+            row.contact_name,
+            row.type,
+            row.status,
+            row.answered_by or "",
+            _local(row.created_at, zone),
+            _local(row.started_at, zone),
+            _local(row.ended_at, zone),
+            *ended,
+            format_mmss(row.duration),
+            format_mmss(row.billed_seconds),
+            row.recording_url,
+            *_dynamic(campaign, row.tags, row.extracted),
+        ]
+
+
+def sendout_rows(tx: Tx, campaign: Campaign) -> Iterator[list[str]]:
+    """Rows of the Connectly sendout export: one per contact per send wave."""
+    for row in tx.stream_messages(campaign.id):
+        yield [
+            row.external_id or row.contact,
+            campaign.business_public_id,
+            campaign.name,
+            row.sendout_id,
+            row.session_id,
+            _utc_micro(row.sent_at),
+            _utc_micro(row.delivered_at),
+            _utc_micro(row.read_at),
+            _utc_micro(row.opt_out_at),
+            row.error_code,
+            row.error_msg,
+            _json(row.button_clicks),
+            _json(row.link_clicks),
+            _json(row.input_variables),
+            _json(row.output_variables),
+        ]
+
+
+def header(campaign: Campaign, kind: ExportKind, layout: Layout = "classic") -> list[str]:
+    """The header row of an export of `campaign`."""
+    agent = campaign.config.agent
+    dynamic = [*agent.tags, *agent.field_names]
+    if kind in (ExportKind.CONTACTS, ExportKind.RESULTS):
+        return [*CONTACT_COLUMNS, *dynamic]
+    if kind in (ExportKind.CALLS, ExportKind.RECORDINGS):
+        return [*(CALL_COLUMNS_2026_07 if layout == "2026-07" else CALL_COLUMNS), *dynamic]
+    return list(SENDOUT_COLUMNS)
+
+
+def available(campaign: Campaign) -> list[ExportKind]:
+    """The exports a campaign's channel has."""
+    excluded = WHATSAPP_ONLY if campaign.channel is Channel.PHONE_CALL else PHONE_ONLY
+    return [kind for kind in ExportKind if kind not in excluded]
+
+
+def rows(tx: Tx, campaign: Campaign, kind: ExportKind, layout: Layout = "classic") -> Iterator[Sequence[str]]:
+    """The rows of one export."""
+    if kind not in available(campaign):
+        raise ExportNotAvailable(f"a {campaign.channel} campaign has no {kind} export")
+    if kind is ExportKind.CONTACTS:
+        return contact_rows(tx, campaign)
+    if kind is ExportKind.RESULTS:
+        return contact_rows(tx, campaign, results_only=True)
+    if kind is ExportKind.CALLS:
+        return call_rows(tx, campaign, layout)
+    if kind is ExportKind.RECORDINGS:
+        return call_rows(tx, campaign, layout, recordings_only=True)
+    return sendout_rows(tx, campaign)
+
+
+def export(
+    store: Store,
+    campaign_id: int,
+    kind: ExportKind,
+    destination: Path | str,
+    *,
+    fmt: Format = "csv",
+    guard: bool = True,
+    layout: Layout = "classic",
+) -> int:
+    """Write one export of a campaign to `destination`; returns the number of rows."""
+    with store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        return write_table(
+            header(campaign, kind, layout), rows(tx, campaign, kind, layout), destination, fmt=fmt, guard=guard
+        )

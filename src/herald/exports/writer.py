@@ -1,0 +1,90 @@
+"""One streaming table writer for every export: RFC 4180 CSV (CRLF, UTF-8) or Parquet.
+
+Rows arrive as an iterator and leave in fixed-size batches, so memory stays flat however many rows there are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import IO, Literal
+
+Format = Literal["csv", "parquet"]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE = re.compile(r"^\+\d{4,15}$")
+_BATCH = 10_000
+
+
+def guard_cell(value: str) -> str:
+    """Neutralise a cell a spreadsheet would run as a formula; E.164 numbers keep their leading `+`."""
+    if value.startswith(_FORMULA_START) and not _PHONE.match(value):
+        return "'" + value
+    return value
+
+
+def write_table(
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    destination: Path | str,
+    *,
+    fmt: Format = "csv",
+    guard: bool = True,
+) -> int:
+    """Write `rows` under `header` to `destination` ("-" = standard output, CSV only); returns the row count."""
+    if fmt == "parquet":
+        if str(destination) == "-":
+            raise ValueError("Parquet cannot be written to standard output; give a file name")
+        return _write_parquet(header, rows, Path(destination))
+    context: AbstractContextManager[IO[str]]
+    if str(destination) == "-":
+        # Standard output is not ours to close; write CRLF bytes through untouched.
+        context = nullcontext(io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True))
+    else:
+        context = open(destination, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by the with below
+    count = 0
+    with context as target:
+        writer = csv.writer(target, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(header)
+        batch: list[Sequence[str]] = []
+        for row in rows:
+            batch.append([guard_cell(cell) for cell in row] if guard else row)
+            if len(batch) >= _BATCH:
+                writer.writerows(batch)
+                count += len(batch)
+                batch.clear()
+        writer.writerows(batch)
+        count += len(batch)
+        target.flush()
+    return count
+
+
+def _write_parquet(header: Sequence[str], rows: Iterable[Sequence[str]], path: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Every column is the exact text the CSV would hold, so both files say the same thing to the byte.
+    schema = pa.schema([(name, pa.string()) for name in header])
+    count = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        batch: list[Sequence[str]] = []
+
+        def flush() -> None:
+            columns = list(zip(*batch, strict=True)) if batch else [() for _ in header]
+            writer.write_table(pa.table([pa.array(column, pa.string()) for column in columns], schema=schema))
+
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= _BATCH:
+                flush()
+                count += len(batch)
+                batch = []
+        if batch or count == 0:
+            flush()
+            count += len(batch)
+    return count
