@@ -336,7 +336,8 @@ def run(
             raise _fail(f"provider(s) not available yet: {', '.join(sorted(providers - {'simulator'}))}")
         # Virtual time never goes back: it starts after anything already recorded.
         clock: VirtualClock | RealClock = VirtualClock(max(_now(), latest or _now())) if simulate else RealClock()
-        engine = Engine(store, Simulator(seed), clock, IdFactory(seed if simulate else None))
+        # Public ids stay random: seeded ids would repeat those of an earlier run in the same database.
+        engine = Engine(store, Simulator(seed), clock, IdFactory())
         with _progress() as progress:
             task = progress.add_task("running", total=None, info="")
 

@@ -78,6 +78,25 @@ def synthetic_contacts(count: int, seed: int) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+_REPORTED = ("contacts", "calls", "sendout")
+
+
+def write_demo_report(path: Path, files: list[Path]) -> Path:
+    """The HTML report of the demo's exports, through the same analytics as `herald analyze --report`."""
+    from herald.analytics.formats import open_export
+    from herald.analytics.metrics import analyze
+    from herald.analytics.report import write_report
+    from herald.analytics.sql import connect
+
+    con = connect()
+    try:
+        exports = [open_export(file) for file in files]
+        write_report(path, exports, [analyze(export, con) for export in exports], con)
+    finally:
+        con.close()
+    return path
+
+
 @dataclass
 class DemoResult:
     """What the demo made."""
@@ -145,6 +164,7 @@ def run_demo(
                 if stats.ended_at
                 else 0,
             }
+        outputs["report"] = write_demo_report(out / "report.html", [outputs[k] for k in _REPORTED if k in outputs])
         outputs["database"] = database
         return DemoResult(campaign_id=campaign_id, config=config, database=database, outputs=outputs, counts=counts)
     finally:
