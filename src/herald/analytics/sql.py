@@ -35,7 +35,8 @@ CREATE OR REPLACE TEMP MACRO h_duration_clean(v) AS (
 -- The fast branch is the exports' own `MM:SS` shape; everything else takes the general path.
 CREATE OR REPLACE TEMP MACRO h_duration(t) AS (
     CASE
-        WHEN t GLOB '[0-9][0-9]:[0-5][0-9]' THEN CAST(t[1:2] AS BIGINT) * 60 + CAST(t[4:5] AS BIGINT)
+        WHEN t GLOB '[0-9][0-9]:[0-5][0-9]' THEN
+            (ascii(t[1]) - 48) * 600 + (ascii(t[2]) - 48) * 60 + (ascii(t[4]) - 48) * 10 + ascii(t[5]) - 48
         ELSE h_duration_clean(trim(coalesce(t, ''), ' \t\r\n'))
     END
 );
