@@ -110,7 +110,10 @@ def campaign_files(campaign_id: int, directory: Path) -> list[Path]:
     try:
         return export(campaign_id, directory)
     except Exception as exc:  # the engine's own errors (unknown campaign, database down) end the command cleanly
-        raise AnalyzeError(f"campaign {campaign_id}: {exc}") from exc
+        reason = str(exc) or type(exc).__name__
+        raise AnalyzeError(
+            reason if f"campaign {campaign_id}" in reason else f"campaign {campaign_id}: {reason}"
+        ) from exc
 
 
 def open_export_or_fail(path: Path, as_results: bool) -> ExportFile:
