@@ -224,17 +224,13 @@ class CampaignConfig(_Model):
             raise ValueError(f"unknown IANA time zone {value!r}") from error
         return value
 
-    @model_validator(mode="before")
-    @classmethod
-    def _channel_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            channel = data.get("channel")
-            other = _WHATSAPP_ONLY if channel == Channel.PHONE_CALL else _PHONE_ONLY
-            if channel in (Channel.PHONE_CALL, Channel.WHATSAPP):
-                wrong = [name for name in other if data.get(name) is not None]
-                if wrong:
-                    raise ValueError(f"{', '.join(wrong)} cannot be set on a {channel} campaign")
-        return data
+    @model_validator(mode="after")
+    def _channel_fields(self) -> CampaignConfig:
+        other = _WHATSAPP_ONLY if self.channel is Channel.PHONE_CALL else _PHONE_ONLY
+        wrong = [name for name in other if getattr(self, name) is not None]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} cannot be set on a {self.channel.value} campaign")
+        return self
 
     @model_validator(mode="after")
     def _filter_tags_known(self) -> CampaignConfig:

@@ -9,8 +9,8 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
@@ -41,12 +41,9 @@ def write_table(
         if str(destination) == "-":
             raise ValueError("Parquet cannot be written to standard output; give a file name")
         return _write_parquet(header, rows, Path(destination))
-    context: AbstractContextManager[IO[str]]
-    if str(destination) == "-":
-        # Standard output is not ours to close; write CRLF bytes through untouched.
-        context = nullcontext(io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True))
-    else:
-        context = open(destination, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by the with below
+    context: AbstractContextManager[IO[str]] = (
+        _stdout_text() if str(destination) == "-" else open(destination, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    )
     count = 0
     with context as target:
         writer = csv.writer(target, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
@@ -62,6 +59,18 @@ def write_table(
         count += len(batch)
         target.flush()
     return count
+
+
+@contextmanager
+def _stdout_text() -> Iterator[IO[str]]:
+    # CRLF must reach the bytes untouched, and standard output is not ours to close: detach when done.
+    sys.stdout.flush()
+    wrapper = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+    try:
+        yield wrapper
+    finally:
+        wrapper.flush()
+        wrapper.detach()
 
 
 def _write_parquet(header: Sequence[str], rows: Iterable[Sequence[str]], path: Path) -> int:
