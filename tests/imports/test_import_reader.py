@@ -259,3 +259,39 @@ def test_trailing_empty_header_cells_are_dropped() -> None:
     result = read_contacts(b"contact,name,context,,\n5512345678,a,b,,\n", default_region="MX")
     assert result.columns == ["contact", "name", "context"]
     assert len(result.rows) == 1
+
+
+def test_garbage_collector_state_is_restored() -> None:
+    import gc
+
+    assert gc.isenabled()
+    read_contacts(f"{HEADER}\n5512345678,a,b\n".encode(), default_region="MX")
+    assert gc.isenabled()
+    with pytest.raises(ImportFileError):
+        read_contacts(f'{HEADER}\n5512345678,"a\n'.encode(), default_region="MX")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_contacts(f"{HEADER}\n5512345678,a,b\n".encode(), default_region="MX")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_broken_quoting_in_header_names_line_1() -> None:
+    with pytest.raises(ImportFileError, match="line 1"):
+        read_contacts(b'contact,"name"x,context\n', default_region="MX")
+
+
+def test_fast_row_constructor_builds_the_same_frozen_row() -> None:
+    import dataclasses
+
+    from herald.imports.model import new_row
+
+    args = (7, "+525512345678", "Ana", "ctx", "x1", "Inés", "voice", {"plan": "gold"}, True)
+    row = new_row(*args)
+    assert row == ContactRow(*args)
+    assert type(row) is ContactRow
+    assert dataclasses.astuple(row) == args
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.name = "other"  # type: ignore[misc]

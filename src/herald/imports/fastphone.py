@@ -20,16 +20,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from enum import Enum
+from typing import Any, Final, Literal, TypeAlias
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata
 
-FALLBACK: Final = object()
+
+class Fallback(Enum):
+    """Type of the FALLBACK sentinel (an enum member, so type checkers narrow ``is FALLBACK``)."""
+
+    FALLBACK = "fallback"
+
+
+FALLBACK: Final = Fallback.FALLBACK
+Result: TypeAlias = str | Literal[Fallback.FALLBACK] | None
 
 # Leading separators, an optional plus, then digits and separators: every character in it is
 # libphonenumber "punctuation" that cannot start an extension, a second number or a tel: URI.
 _SHAPE = re.compile(r"[ ().\-/]*(\+?)[0-9 ().\-/]*")
-_DROP = str.maketrans("", "", " ().-/+")
+_DROP = b" ().-/+"
 _MAX_INPUT = 250  # libphonenumber's _MAX_INPUT_STRING_LENGTH
 _MIN_NSN, _MAX_NSN = 2, 17  # its _MIN/_MAX_LENGTH_FOR_NSN
 _CC_STRINGS = frozenset(str(cc) for cc in COUNTRY_CODE_TO_REGION_CODE)
@@ -67,6 +76,7 @@ class _Region:
     """What the fast path needs from one region's metadata, compiled once."""
 
     country_code: int
+    country_code_str: str
     idd: re.Pattern[str] | None
     national_prefix: re.Pattern[str] | None
     transform: str | None
@@ -74,8 +84,10 @@ class _Region:
     lengths: tuple[int, ...]
     local_lengths: tuple[int, ...]
     leading_digits: re.Pattern[str] | None
-    # valid_by_length[n]: one pattern matching an n-digit NSN of any number type, or None.
+    # valid_by_length[n]: one pattern fully matching the valid n-digit NSNs, or None.
     valid_by_length: tuple[re.Pattern[str] | None, ...]
+    # Lengths for which parse keeps the national prefix (too short, local-only, invalid length).
+    keep_prefix_lengths: frozenset[int]
 
     @classmethod
     def build(cls, md: Any) -> _Region:
@@ -102,9 +114,11 @@ class _Region:
                 for d in descs
                 if (p := _desc_pattern(d)) is not None and (not d.possible_length or n in d.possible_length)
             ]
-            valid.append(re.compile("|".join(parts)) if parts else None)
-        return cls(
+            # One pattern per length: the general description (as a lookahead) and any type.
+            valid.append(re.compile(f"(?=(?:{gen_pattern})\\Z)(?:{'|'.join(parts)})") if parts else None)
+        region = cls(
             country_code=int(md.country_code),
+            country_code_str=str(md.country_code),
             idd=re.compile(md.international_prefix) if md.international_prefix else None,
             national_prefix=national_prefix,
             transform=transform,
@@ -113,7 +127,11 @@ class _Region:
             local_lengths=tuple(general.possible_length_local_only),
             leading_digits=re.compile(md.leading_digits) if md.leading_digits else None,
             valid_by_length=tuple(valid),
+            keep_prefix_lengths=frozenset(),
         )
+        keep = frozenset(n for n in range(_MAX_INPUT + 1) if region.length_result("0" * n) in _KEEP_PREFIX)
+        object.__setattr__(region, "keep_prefix_lengths", keep)
+        return region
 
     def general_match(self, number: str) -> bool:
         """libphonenumber's _match_national_number(number, general_desc, False)."""
@@ -154,7 +172,7 @@ class _Region:
         if n > _MAX_NSN:
             return False
         pattern = self.valid_by_length[n]
-        return pattern is not None and self.general_match(nsn) and pattern.fullmatch(nsn) is not None
+        return pattern is not None and pattern.fullmatch(nsn) is not None
 
 
 _REGIONS: dict[str, _Region | None] = {}
@@ -198,14 +216,23 @@ def _country(cc: int) -> tuple[_Region, list[_Region]] | None:
     return _COUNTRIES[cc]
 
 
+def _first_country_code(prefix: str) -> tuple[int, int]:
+    for size in range(1, min(len(prefix), 3) + 1):
+        if prefix[:size] in _CC_STRINGS:
+            return int(prefix[:size]), size
+    return 0, 0
+
+
+# Every 3-digit prefix → (country code, its length) as _extract_country_code would find it.
+_CC_BY_PREFIX = {f"{p:03d}": _first_country_code(f"{p:03d}") for p in range(1000)}
+
+
 def _split_country_code(digits: str) -> tuple[int, str]:
     """libphonenumber's _extract_country_code: (code, rest), or (0, digits) when none fits."""
     if digits.startswith("0"):
         return 0, digits
-    for size in (1, 2, 3):
-        if digits[:size] in _CC_STRINGS and size <= len(digits):
-            return int(digits[:size]), digits[size:]
-    return 0, digits
+    cc, size = _CC_BY_PREFIX[digits[:3]] if len(digits) >= 3 else _first_country_code(digits)
+    return (cc, digits[size:]) if cc else (0, digits)
 
 
 class FastPath:
@@ -213,42 +240,30 @@ class FastPath:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self._home = _region(region)
+        home = _region(region)
+        country = None if home is None else _country(home.country_code)
+        # The home region and its calling code's members, or None: everything falls back.
+        self._home = None if home is None or country is None else (home, country[1])
 
-    def __call__(self, raw: str) -> object:
-        home = self._home
-        if home is None or len(raw) > _MAX_INPUT:
+    def __call__(self, raw: str) -> Result:
+        # Hot path (millions of calls per import): steps inlined, helpers only on rarer branches.
+        if self._home is None or len(raw) > _MAX_INPUT:
             return FALLBACK
-        shape = _SHAPE.fullmatch(raw)
-        if shape is None:
-            return FALLBACK
-        digits = raw.translate(_DROP)
+        if raw.isascii() and raw.isdigit():
+            plus, digits = False, raw
+        elif raw[1:].isdigit() and raw[:1] == "+" and raw.isascii():
+            plus, digits = True, raw[1:]
+        else:
+            shape = _SHAPE.fullmatch(raw)
+            if shape is None:
+                return FALLBACK
+            plus = shape.group(1) == "+"
+            # ASCII by the shape check; bytes.translate deletes characters far faster than str's.
+            digits = raw.encode("ascii").translate(None, _DROP).decode("ascii")
         if len(digits) < 3:
             return FALLBACK  # two-digit input has its own viability rule
-        return self._resolve(home, bool(shape.group(1)), digits)
-
-    def _without_plus(self, home: _Region, digits: str) -> tuple[int, str] | None:
-        """_maybe_extract_country_code for input without '+': (code or 0, national), None = error."""
-        idd = home.idd.match(digits) if home.idd is not None else None
-        if idd is not None and digits[idd.end() : idd.end() + 1] != "0":
-            rest = digits[idd.end() :]
-            if len(rest) <= _MIN_NSN:
-                return None  # TOO_SHORT_AFTER_IDD
-            cc, national = _split_country_code(rest)
-            return (cc, national) if cc else None  # unknown code after an IDD: INVALID_COUNTRY_CODE
-        code = str(home.country_code)
-        if digits.startswith(code):
-            national = home.strip_national_prefix(digits[len(code) :])
-            if (not home.general_match(digits) and home.general_match(national)) or home.length_result(
-                digits
-            ) == _TOO_LONG:
-                return home.country_code, national
-        return 0, ""
-
-    def _resolve(self, home: _Region, plus: bool, digits: str) -> object:
+        home, home_members = self._home
         if plus:
-            if len(digits) <= _MIN_NSN:
-                return None
             cc, national = _split_country_code(digits)
             if cc == 0:
                 # parse() retries an unknown code as if the '+' were absent, but needs a code then.
@@ -261,35 +276,56 @@ class FastPath:
             if found is None:
                 return None
             cc, national = found
-        if cc:
-            country = _country(cc)
+        if cc == 0:
+            # No code in the input: the national number is read with the home metadata.
+            cc, national, meta, members = home.country_code, digits, home, home_members
+        else:
+            country = _COUNTRIES.get(cc) or _country(cc)
             if country is None:
                 return FALLBACK
             meta, members = country
-        else:
-            cc, national = home.country_code, digits
-            country = _country(cc)
-            if country is None:
-                return FALLBACK
-            meta, members = home, country[1]
         if len(national) < _MIN_NSN:
             return None
-        stripped = meta.strip_national_prefix(national)
-        if meta.length_result(stripped) not in _KEEP_PREFIX:
-            national = stripped
-        if len(national) > _MAX_NSN:
+        if meta.national_prefix is not None:
+            stripped = meta.strip_national_prefix(national)
+            if len(stripped) not in meta.keep_prefix_lengths:
+                national = stripped
+        n = len(national)
+        if n > _MAX_NSN:
             return None
-        return f"+{cc}{national}" if self._valid(members, national) else None
+        if len(members) == 1:
+            pattern = members[0].valid_by_length[n]
+            valid = pattern is not None and pattern.fullmatch(national) is not None
+        else:
+            valid = _valid_shared(members, national)
+        return f"+{cc}{national}" if valid else None
 
     @staticmethod
-    def _valid(members: list[_Region], nsn: str) -> bool:
-        """is_valid_number: pick the region among those sharing the code, then check its types."""
-        if len(members) == 1:
-            return members[0].is_valid(nsn)
-        for member in members:
-            if member.leading_digits is not None:
-                if member.leading_digits.match(nsn):
-                    return member.is_valid(nsn)
-            elif member.is_valid(nsn):
-                return True
-        return False
+    def _without_plus(home: _Region, digits: str) -> tuple[int, str] | None:
+        """_maybe_extract_country_code for input without '+': (code or 0, national), None = error."""
+        idd = home.idd.match(digits) if home.idd is not None else None
+        if idd is not None and digits[idd.end() : idd.end() + 1] != "0":
+            rest = digits[idd.end() :]
+            if len(rest) <= _MIN_NSN:
+                return None  # TOO_SHORT_AFTER_IDD
+            cc, national = _split_country_code(rest)
+            return (cc, national) if cc else None  # unknown code after an IDD: INVALID_COUNTRY_CODE
+        code = home.country_code_str
+        if digits.startswith(code):
+            national = home.strip_national_prefix(digits[len(code) :])
+            if (not home.general_match(digits) and home.general_match(national)) or home.length_result(
+                digits
+            ) == _TOO_LONG:
+                return home.country_code, national
+        return 0, ""
+
+
+def _valid_shared(members: list[_Region], nsn: str) -> bool:
+    """is_valid_number for a code shared by regions: pick the region as libphonenumber does, check it."""
+    for member in members:
+        if member.leading_digits is not None:
+            if member.leading_digits.match(nsn):
+                return member.is_valid(nsn)
+        elif member.is_valid(nsn):
+            return True
+    return False

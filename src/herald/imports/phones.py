@@ -8,12 +8,13 @@ input and falls back to it for everything else.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from importlib import resources
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, timezone
 
-from herald.imports.fastphone import FALLBACK, FastPath
+from herald.imports.fastphone import FALLBACK, FastPath, Result
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 
@@ -45,16 +46,22 @@ class PhoneNormalizer:
 
     def __init__(self, region: str, *, fast: bool = True) -> None:
         self.region = check_region(region)
-        self._fast = FastPath(self.region) if fast else None
+        #: First try: E.164, None (invalid) or FALLBACK; hot loops call it, then ``fallback``.
+        self.fast: Callable[[str], Result] = FastPath(self.region) if fast else _always_fallback
         self.fallbacks = 0
 
     def __call__(self, raw: str) -> str | None:
-        if self._fast is not None:
-            result = self._fast(raw)
-            if result is not FALLBACK:
-                return result  # type: ignore[return-value]
-            self.fallbacks += 1
+        result = self.fast(raw)
+        return self.fallback(raw) if result is FALLBACK else result
+
+    def fallback(self, raw: str) -> str | None:
+        """The libphonenumber answer, for input the fast path does not handle."""
+        self.fallbacks += 1
         return reference_e164(raw, self.region)
+
+
+def _always_fallback(raw: str) -> Result:
+    return FALLBACK
 
 
 @functools.cache

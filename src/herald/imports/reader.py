@@ -2,157 +2,67 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
 from collections.abc import Callable, Container, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from herald.imports.decoding import decode, detect_delimiter, header_line
-from herald.imports.errors import ImportFileError, Reason
+from herald.imports.errors import ImportFileError
+from herald.imports.header import Header, parse_header
+from herald.imports.model import ImportResult
 from herald.imports.phones import PhoneNormalizer
+from herald.imports.records import make_collector, scan
 
-REQUIRED_COLUMNS = ("contact", "name", "context")
-OPTIONAL_COLUMNS = ("id", "override_agent_name", "override_agent_voice_id")
-_KNOWN = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
-# Characters that, in a header parsed as one column, show the file uses another delimiter.
-_FOREIGN_DELIMITERS = "|:^~"
+if TYPE_CHECKING:
+    from _csv import Reader
+
 _PROGRESS_EVERY = 1 << 16  # characters between two progress calls
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRow:
-    """One accepted contact. ``line`` is the physical line (1-based, header = 1) where its record starts."""
-
-    line: int
-    contact: str
-    name: str
-    context: str
-    external_id: str | None
-    override_agent_name: str | None
-    override_agent_voice_id: str | None
-    input_variables: dict[str, str]
-    update: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """One rejected record: where it starts, a ``Reason`` code, a message, and the values as read."""
-
-    line: int
-    reason: str
-    detail: str
-    values: dict[str, str]
-
-
-@dataclass
-class ImportResult:
-    """Everything read from one file. Every non-blank record is in exactly one of ``rows``/``rejects``."""
-
-    rows: list[ContactRow]
-    rejects: list[Reject]
-    columns: list[str]
-    encoding: str
-    delimiter: str
-    blank_lines: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Header:
-    names: list[str]  # stripped header names, original case
-    width: int
-    contact: int
-    name: int
-    context: int
-    external_id: int | None
-    agent_name: int | None
-    agent_voice: int | None
-    variables: list[tuple[int, str]]
-
-
-def _parse_header(fields: list[str]) -> _Header:
-    names = [f.strip() for f in fields]
-    # Spreadsheets often end the header with a delimiter; trailing unnamed cells are dropped.
-    while names and not names[-1]:
-        names.pop()
-    if not names:
-        raise ImportFileError("the header line is empty")
-    lowered = [n.lower() for n in names]
-    for index, name in enumerate(names):
-        if not name:
-            raise ImportFileError(f"column {index + 1} of the header has no name")
-    seen: set[str] = set()
-    for name, low in zip(names, lowered, strict=True):
-        if low in seen:
-            raise ImportFileError(f"column {name!r} appears twice in the header")
-        seen.add(low)
-    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
-    if missing:
-        if len(names) == 1 and any(ch in names[0] for ch in _FOREIGN_DELIMITERS):
-            raise ImportFileError(
-                f"the header {names[0]!r} reads as a single column: use comma, semicolon or tab as the delimiter"
-            )
-        raise ImportFileError(f"missing required column(s): {', '.join(missing)} (header has: {', '.join(names)})")
-
-    def pos(col: str) -> int | None:
-        return lowered.index(col) if col in seen else None
-
-    return _Header(
-        names=names,
-        width=len(names),
-        contact=lowered.index("contact"),
-        name=lowered.index("name"),
-        context=lowered.index("context"),
-        external_id=pos("id"),
-        agent_name=pos("override_agent_name"),
-        agent_voice=pos("override_agent_voice_id"),
-        variables=[(i, n) for i, (n, low) in enumerate(zip(names, lowered, strict=True)) if low not in _KNOWN],
-    )
-
-
-def _values(header: _Header, fields: list[str]) -> dict[str, str]:
-    """The record as read, keyed by column; fields past the header are keyed ``#<position>``."""
-    values = {name: (fields[i] if i < len(fields) else "") for i, name in enumerate(header.names)}
-    for i in range(header.width, len(fields)):
-        values[f"#{i + 1}"] = fields[i]
-    return values
-
-
-def _optional(fields: list[str], index: int | None) -> str | None:
-    if index is None or index >= len(fields):
-        return None
-    return fields[index].strip() or None
-
-
-def _records(
-    text: str, delimiter: str, total_bytes: int, progress: Callable[[int], None] | None
-) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(start_line, fields)`` for each CSV record, header included."""
+def _lines(text: str, scale: float, progress: Callable[[int], None] | None) -> Iterator[str]:
+    """Physical lines of ``text`` (universal newlines, kept), reporting progress in source bytes."""
     lines = io.StringIO(text, newline="")
-    scale = total_bytes / max(len(text), 1)
+    if progress is None:
+        return lines
+    return _counted(lines, scale, progress)
+
+
+def _counted(lines: Iterator[str], scale: float, progress: Callable[[int], None]) -> Iterator[str]:
     consumed = 0
     next_report = _PROGRESS_EVERY
+    for line in lines:
+        yield line
+        consumed += len(line)
+        if consumed >= next_report:
+            next_report = consumed + _PROGRESS_EVERY
+            progress(int(consumed * scale))
 
-    def counted() -> Iterator[str]:
-        nonlocal consumed
-        for line in lines:
-            consumed += len(line)
-            yield line
 
-    reader = csv.reader(counted(), delimiter=delimiter, strict=True)
-    start = 1
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of acyclic rows.
+
+    Every 700 new containers trigger a collection, and the older generations get re-scanned
+    as the row list grows; nothing built here forms a cycle, so the pauses are pure cost.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        for fields in reader:
-            yield start, fields
-            start = reader.line_num + 1
-            if progress is not None and consumed >= next_report:
-                next_report = consumed + _PROGRESS_EVERY
-                progress(int(consumed * scale))
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _header(reader: Reader) -> Header:
+    try:
+        return parse_header(next(reader))
     except csv.Error as exc:
-        raise ImportFileError(f"line {start}: malformed CSV ({exc}); check the quoting") from exc
-    if progress is not None:
-        progress(total_bytes)
+        raise ImportFileError(f"line 1: malformed CSV header ({exc}); check the quoting") from exc
 
 
 def read_contacts(
@@ -184,79 +94,14 @@ def read_contacts(
     if not text.strip():
         raise ImportFileError("the file is empty")
     delimiter = detect_delimiter(header_line(text))
-    records = _records(text, delimiter, len(data), progress)
-    header = _parse_header(next(records)[1])
-
-    update = if_duplicate == "update"
-    rows: list[ContactRow] = []
-    rejects: list[Reject] = []
-    seen: dict[str, int] = {}  # E.164 → index in rows
-    # In update mode a kept record may be overwritten later; keep its fields for the reject.
-    kept_fields: dict[int, list[str]] = {}
-    blank = 0
-    for line, fields in records:
-        if not any(f.strip() for f in fields):
-            blank += 1  # empty lines and ",,," filler rows carry no contact
-            continue
-        if len(fields) > header.width and any(f.strip() for f in fields[header.width :]):
-            rejects.append(
-                Reject(
-                    line,
-                    Reason.MALFORMED_ROW,
-                    f"{len(fields)} fields but the header has {header.width}",
-                    _values(header, fields),
-                )
-            )
-            continue
-        raw = fields[header.contact] if header.contact < len(fields) else ""
-        if not raw.strip():
-            rejects.append(Reject(line, Reason.MISSING_CONTACT, "the contact column is empty", _values(header, fields)))
-            continue
-        e164 = normalize(raw)
-        if e164 is None:
-            rejects.append(
-                Reject(
-                    line,
-                    Reason.INVALID_PHONE_NUMBER,
-                    f"{raw.strip()!r} is not a valid phone number (default region {normalize.region})",
-                    _values(header, fields),
-                )
-            )
-            continue
-        if e164 in suppressed:
-            rejects.append(Reject(line, Reason.SUPPRESSED, f"{e164} is on the opt-out list", _values(header, fields)))
-            continue
-        earlier = seen.get(e164)
-        in_campaign = e164 in existing
-        if not update and (earlier is not None or in_campaign):
-            detail = (
-                f"{e164} already appears on line {rows[earlier].line}"
-                if earlier is not None
-                else f"{e164} is already in the campaign"
-            )
-            rejects.append(Reject(line, Reason.DUPLICATE, detail, _values(header, fields)))
-            continue
-        n = len(fields)
-        row = ContactRow(
-            line=line,
-            contact=e164,
-            name=fields[header.name].strip() if header.name < n else "",
-            context=fields[header.context].strip() if header.context < n else "",
-            external_id=_optional(fields, header.external_id),
-            override_agent_name=_optional(fields, header.agent_name),
-            override_agent_voice_id=_optional(fields, header.agent_voice),
-            input_variables={name: (fields[i].strip() if i < n else "") for i, name in header.variables},
-            update=in_campaign,
-        )
-        if earlier is None:
-            earlier = seen[e164] = len(rows)
-            rows.append(row)
-        else:
-            replaced = rows[earlier]
-            rows[earlier] = row
-            detail = f"{e164} overwritten by line {line}"
-            rejects.append(Reject(replaced.line, Reason.DUPLICATE, detail, _values(header, kept_fields[earlier])))
-        if update:
-            kept_fields[earlier] = fields
-    rejects.sort(key=lambda r: r.line)
-    return ImportResult(rows, rejects, header.names, encoding, delimiter, blank_lines=blank)
+    scale = len(data) / len(text)
+    reader = csv.reader(_lines(text, scale, progress), delimiter=delimiter, strict=True)
+    header = _header(reader)
+    add, collected = make_collector(header, normalize, existing, suppressed, if_duplicate == "update")
+    with _gc_paused():
+        scan(reader, add)
+    if progress is not None:
+        progress(len(data))
+    # Overwritten records (update mode) are reported when their replacement is read.
+    collected.rejects.sort(key=lambda r: r.line)
+    return ImportResult(collected.rows, collected.rejects, header.names, encoding, delimiter, collected.blank)

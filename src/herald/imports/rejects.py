@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from herald.imports.reader import ImportResult
+from herald.imports.model import ImportResult
 
 
 def write_rejects(path: Path, result: ImportResult) -> None:
