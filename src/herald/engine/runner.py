@@ -7,7 +7,7 @@ dispatch due contacts → end cycles. The same step runs under a virtual clock (
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +31,7 @@ from herald.engine.context import CampaignContext
 from herald.ids import IdFactory
 from herald.providers.base import CallRequest, MessageRequest, Provider, ProviderEvent
 from herald.store.queries import ContactChange, Store, Tx
-from herald.store.records import CallRecord, ContactRecord
+from herald.store.records import CallRecord, Campaign, ContactRecord
 
 CALL_KINDS = frozenset(status.value for status in CallStatus)
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
@@ -101,15 +101,12 @@ class Engine:
         self.stats.started_at = self.stats.started_at or self.clock.now()
         while True:
             now = self.clock.now()
-            self.step(now)
+            wake, running = self.step(now)
             self.stats.steps += 1
             if on_step is not None:
                 on_step(self)
-            with self.store.tx() as tx:
-                scope = [c for c in tx.campaigns() if campaign_ids is None or c.id in campaign_ids]
-                running = [c for c in scope if c.status in RUNNING]
-                wake = self._next_wakeup(tx, running, now)
-            if not running and self.provider.next_event_at() is None:
+            in_scope = [c for c in running if campaign_ids is None or c.campaign.id in campaign_ids]
+            if not in_scope and self.provider.next_event_at() is None:
                 break
             if wake is None or (max_steps is not None and self.stats.steps >= max_steps):
                 break
@@ -118,39 +115,52 @@ class Engine:
                 break
             self.clock.wait_until(wake)
         self.stats.ended_at = self.clock.now()
-        self.stats.finished_campaigns = [c.id for c in scope if c.status is CampaignStatus.FINISHED]
+        with self.store.tx() as tx:
+            self.stats.finished_campaigns = [
+                c.id for c in tx.campaigns([CampaignStatus.FINISHED]) if campaign_ids is None or c.id in campaign_ids
+            ]
         return self.stats
 
-    def step(self, now: datetime) -> None:
-        """Everything due at `now`."""
+    def step(self, now: datetime) -> tuple[datetime | None, list[CampaignContext]]:
+        """Everything due at `now`, in one transaction; returns when to wake next and the campaigns still running."""
         events = self.provider.poll(now)
         with self.store.tx() as tx:
             if events:
                 self.ingest(tx, events, now)
+            running: list[CampaignContext] = []
             for campaign in tx.campaigns(RUNNING):
-                self._contexts[campaign.id] = context = CampaignContext.of(campaign)
-                self._start_cycle_if_due(tx, context, now)
-        with self.store.tx() as tx:
-            for campaign in tx.campaigns([CampaignStatus.ACTIVE]):
-                context = self._context(campaign.id, tx)
-                if campaign.channel is Channel.WHATSAPP:
-                    self._response_timeouts(tx, context, now)
-                self._dispatch(tx, context, now)
-                self._end_cycle_if_done(tx, context, now)
+                context = self._refresh(campaign)
+                context = self._start_cycle_if_due(tx, context, now)
+                if context.campaign.status is CampaignStatus.ACTIVE:
+                    if campaign.channel is Channel.WHATSAPP:
+                        self._response_timeouts(tx, context, now)
+                    context = self._dispatch(tx, context, now)
+                if context.campaign.status in RUNNING:
+                    running.append(context)
+            return self._next_wakeup(tx, running, now), running
+
+    def _refresh(self, campaign: Campaign) -> CampaignContext:
+        cached = self._contexts.get(campaign.id)
+        if cached is not None and cached.campaign.config is campaign.config:
+            context = replace(cached, campaign=campaign)
+        else:
+            context = CampaignContext.of(campaign)
+        self._contexts[campaign.id] = context
+        return context
 
     def _context(self, campaign_id: int, tx: Tx) -> CampaignContext:
         context = self._contexts.get(campaign_id)
         if context is None:
-            context = self._contexts[campaign_id] = CampaignContext.of(tx.campaign(campaign_id))
+            context = self._refresh(tx.campaign(campaign_id))
         return context
 
-    def _next_wakeup(self, tx: Tx, running: Sequence[Any], now: datetime) -> datetime | None:
+    def _next_wakeup(self, tx: Tx, running: Sequence[CampaignContext], now: datetime) -> datetime | None:
         candidates: list[datetime] = []
         provider_next = self.provider.next_event_at()
         if provider_next is not None:
             candidates.append(provider_next)
-        for campaign in running:
-            context = CampaignContext.of(campaign)
+        for context in running:
+            campaign = context.campaign
             if campaign.next_cycle_at is not None:
                 candidates.append(campaign.next_cycle_at)
             if campaign.status is not CampaignStatus.ACTIVE:
@@ -162,9 +172,10 @@ class Engine:
                     if campaign.channel is Channel.WHATSAPP and self._daily_room(tx, context, now) <= 0:
                         opening = max(opening, context.next_local_day(now))
                     candidates.append(opening)
-            respond_by = tx.next_respond_by(campaign.id)
-            if respond_by is not None:
-                candidates.append(respond_by)
+            if campaign.channel is Channel.WHATSAPP:
+                respond_by = tx.next_respond_by(campaign.id)
+                if respond_by is not None:
+                    candidates.append(respond_by)
         return min(candidates) if candidates else None
 
     # --- events --------------------------------------------------------------------------------------------------
@@ -361,10 +372,10 @@ class Engine:
 
     # --- cycles ------------------------------------------------------------------------------------------------
 
-    def _start_cycle_if_due(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+    def _start_cycle_if_due(self, tx: Tx, context: CampaignContext, now: datetime) -> CampaignContext:
         campaign = context.campaign
         if campaign.next_cycle_at is None or campaign.next_cycle_at > now:
-            return
+            return context
         changes: list[ContactChange] = []
         for record in tx.all_contacts(campaign.id):
             state = rules.next_cycle(record.state, context.filter_statuses, context.filter_tags, now)
@@ -380,12 +391,12 @@ class Engine:
             cycle_iteration=campaign.cycle_iteration + 1,
             next_cycle_at=None,
         )
-        self._contexts[campaign.id] = CampaignContext.of(tx.campaign(campaign.id))
+        return self._refresh(tx.campaign(campaign.id))
 
-    def _end_cycle_if_done(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+    def _end_cycle_if_done(self, tx: Tx, context: CampaignContext, now: datetime) -> CampaignContext:
         campaign = context.campaign
         if tx.cycle_open(campaign.id) or tx.contact_count(campaign.id) == 0:
-            return
+            return context
         cycles = campaign.config.cycles
         target = after_cycle_end(campaign.cycle_iteration, cycles.max_iterations, cycles.enabled)
         next_at: datetime | None = None
@@ -412,7 +423,7 @@ class Engine:
             now,
         )
         change_status(tx, campaign, target, now, next_cycle_at=next_at, cycle_last_iteration_at=now)
-        self._contexts[campaign.id] = CampaignContext.of(tx.campaign(campaign.id))
+        return self._refresh(tx.campaign(campaign.id))
 
     # --- dispatch ----------------------------------------------------------------------------------------------
 
@@ -420,51 +431,80 @@ class Engine:
         sent_today = tx.messages_since(context.campaign.id, context.local_day_start(now))
         return context.campaign.config.daily_message_limit - sent_today
 
-    def _dispatch(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
+    def _dispatch(self, tx: Tx, context: CampaignContext, now: datetime) -> CampaignContext:
+        """Start attempts for due contacts within the limits; end the cycle once nothing is left to do."""
         campaign = context.campaign
         config = campaign.config
-        room = config.concurrency_limit - tx.inflight_count(campaign.id)
+        inflight = tx.inflight_count(campaign.id)
+        room = config.concurrency_limit - inflight
         if campaign.channel is Channel.WHATSAPP:
             room = min(room, self._daily_room(tx, context, now))
-        if room <= 0 or next_open(context.window, context.zone, now) != now:
-            return
-        due = tx.due_contacts(campaign.id, now, room)
-        if not due:
-            return
-        suppressed = tx.suppressed_numbers(campaign.business_id, [record.contact for record in due])
-        closed: list[ContactChange] = [(r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed]
-        tx.save_contacts(closed, now)
-        leased = [record for record in due if record.contact not in suppressed]
-        if not leased:
-            return
-        self.stats.attempts += len(leased)
-        if campaign.channel is Channel.PHONE_CALL:
-            self._start_calls(tx, context, leased, now)
-        else:
-            self._send_messages(tx, context, leased, now)
+        leased: list[ContactRecord] = []
+        if room > 0 and next_open(context.window, context.zone, now) == now:
+            due = tx.due_contacts(campaign.id, now, room)
+            suppressed = (
+                tx.suppressed_numbers(campaign.business_id, [record.contact for record in due]) if due else set()
+            )
+            closed: list[ContactChange] = [(r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed]
+            tx.save_contacts(closed, now)
+            leased = [record for record in due if record.contact not in suppressed]
+        if leased:
+            self.stats.attempts += len(leased)
+            if campaign.channel is Channel.PHONE_CALL:
+                self._start_calls(tx, context, leased, now)
+            else:
+                self._send_messages(tx, context, leased, now)
+            return context
+        if inflight == 0:
+            # Only with nothing in flight and nothing started can a cycle have ended.
+            return self._end_cycle_if_done(tx, context, now)
+        return context
 
     def _start_calls(self, tx: Tx, context: CampaignContext, leased: Sequence[ContactRecord], now: datetime) -> None:
         campaign = context.campaign
         config = campaign.config
+        requests = [
+            CallRequest(
+                public_id=self.ids.call_id(),
+                campaign_id=campaign.id,
+                contact_id=record.id,
+                to=record.contact,
+                name=record.name,
+                context=record.context,
+                first_message=(config.first_message or "").replace("{name}", record.name) or None,
+                follow_up=record.state.follow_up and record.state.final,
+                config=config,
+                variables=record.input_variables,
+            )
+            for record in leased
+        ]
+        # Nothing is committed until the step ends, so the rows can carry the provider's ids from the start.
+        results = self.provider.start_calls(requests, now)
         rows: list[dict[str, Any]] = []
-        for record in leased:
+        failures: list[ProviderEvent] = []
+        for request, result in zip(requests, results, strict=True):
+            external_id = result.external_id if result.ok and result.external_id else f"start-{request.public_id}"
             rows.append(
                 {
-                    "public_id": self.ids.call_id(),
+                    "public_id": request.public_id,
                     "campaign_id": campaign.id,
-                    "contact_id": record.id,
+                    "contact_id": request.contact_id,
                     "provider": self.provider.name,
+                    "provider_call_id": external_id,
                     "type": "outbound",
                     "status": CallStatus.QUEUED.value,
                     "created_at": now,
-                    "follow_up": record.state.follow_up and record.state.final,
+                    "follow_up": request.follow_up,
                     "cycle": campaign.cycle_iteration,
                     "tags": [],
                     "extracted": {},
                 }
             )
+            if not result.ok:
+                reason = result.error_msg or result.error_code or "provider_error"
+                failures.append(ProviderEvent(self.provider.name, external_id, "failed", now, data={"reason": reason}))
         call_ids = tx.insert_calls(rows)
-        changes = [
+        changes: list[ContactChange] = [
             (
                 record.id,
                 rules.dispatch(record.state),
@@ -477,32 +517,6 @@ class Engine:
             for record, call_id in zip(leased, call_ids, strict=True)
         ]
         tx.save_contacts(changes, now)
-        requests = [
-            CallRequest(
-                call_id=call_id,
-                public_id=row["public_id"],
-                campaign_id=campaign.id,
-                contact_id=record.id,
-                to=record.contact,
-                name=record.name,
-                context=record.context,
-                first_message=(config.first_message or "").replace("{name}", record.name) or None,
-                follow_up=bool(row["follow_up"]),
-                config=config,
-                variables=record.input_variables,
-            )
-            for record, call_id, row in zip(leased, call_ids, rows, strict=True)
-        ]
-        results = self.provider.start_calls(requests, now)
-        pairs: list[tuple[int, str]] = []
-        failures: list[ProviderEvent] = []
-        for request, result in zip(requests, results, strict=True):
-            external_id = result.external_id if result.ok and result.external_id else f"start-{request.public_id}"
-            pairs.append((request.call_id, external_id))
-            if not result.ok:
-                reason = result.error_msg or result.error_code or "provider_error"
-                failures.append(ProviderEvent(self.provider.name, external_id, "failed", now, data={"reason": reason}))
-        tx.set_call_provider_ids(pairs)
         if failures:
             self.ingest(tx, failures, now)
 

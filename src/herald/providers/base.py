@@ -16,9 +16,8 @@ from herald.domain.campaign import CampaignConfig
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
-    """One call to place."""
+    """One call to place; `public_id` is Herald's id of the call (the `cll_…` id of the exports)."""
 
-    call_id: int
     public_id: str
     campaign_id: int
     contact_id: int

@@ -123,7 +123,25 @@ contacts = Table(
         postgresql_where=text("due_at IS NOT NULL"),
     ),
     Index("ix_contacts_campaign_final", "campaign_id", "final"),
-    Index("ix_contacts_campaign_respond_by", "campaign_id", "respond_by"),
+    Index(
+        "ix_contacts_campaign_inflight",
+        "campaign_id",
+        sqlite_where=text("inflight_id IS NOT NULL"),
+        postgresql_where=text("inflight_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_contacts_campaign_follow_up",
+        "campaign_id",
+        sqlite_where=text("follow_up = 1"),
+        postgresql_where=text("follow_up"),
+    ),
+    Index(
+        "ix_contacts_campaign_respond_by",
+        "campaign_id",
+        "respond_by",
+        sqlite_where=text("respond_by IS NOT NULL"),
+        postgresql_where=text("respond_by IS NOT NULL"),
+    ),
 )
 
 calls = Table(

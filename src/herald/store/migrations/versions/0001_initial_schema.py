@@ -128,7 +128,27 @@ def upgrade() -> None:
             postgresql_where=sa.text("due_at IS NOT NULL"),
         )
         batch_op.create_index("ix_contacts_campaign_final", ["campaign_id", "final"], unique=False)
-        batch_op.create_index("ix_contacts_campaign_respond_by", ["campaign_id", "respond_by"], unique=False)
+        batch_op.create_index(
+            "ix_contacts_campaign_follow_up",
+            ["campaign_id"],
+            unique=False,
+            sqlite_where=sa.text("follow_up = 1"),
+            postgresql_where=sa.text("follow_up"),
+        )
+        batch_op.create_index(
+            "ix_contacts_campaign_inflight",
+            ["campaign_id"],
+            unique=False,
+            sqlite_where=sa.text("inflight_id IS NOT NULL"),
+            postgresql_where=sa.text("inflight_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_contacts_campaign_respond_by",
+            ["campaign_id", "respond_by"],
+            unique=False,
+            sqlite_where=sa.text("respond_by IS NOT NULL"),
+            postgresql_where=sa.text("respond_by IS NOT NULL"),
+        )
 
     op.create_table(
         "sendouts",
@@ -224,7 +244,21 @@ def downgrade() -> None:
     op.drop_table("calls")
     op.drop_table("sendouts")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
-        batch_op.drop_index("ix_contacts_campaign_respond_by")
+        batch_op.drop_index(
+            "ix_contacts_campaign_respond_by",
+            sqlite_where=sa.text("respond_by IS NOT NULL"),
+            postgresql_where=sa.text("respond_by IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_contacts_campaign_inflight",
+            sqlite_where=sa.text("inflight_id IS NOT NULL"),
+            postgresql_where=sa.text("inflight_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_contacts_campaign_follow_up",
+            sqlite_where=sa.text("follow_up = 1"),
+            postgresql_where=sa.text("follow_up"),
+        )
         batch_op.drop_index("ix_contacts_campaign_final")
         batch_op.drop_index(
             "ix_contacts_campaign_due",
