@@ -12,6 +12,7 @@ import argparse
 import csv
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -72,6 +73,11 @@ def timed(label: str, func: Callable[[Path], T], path: Path, rows: int) -> tuple
     return out, elapsed
 
 
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -93,7 +99,9 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d')}  nproc={os.cpu_count()}  cpu={cpu_model()}  python={platform.python_version()}")
     print(f"file: {path.name} ({path.stat().st_size / 1e6:.1f} MB), phonenumbers {phonenumbers.__version__}")
     expected, t_naive = timed("naive csv + phonenumbers loop", naive, path, args.rows)
+    rss_naive = peak_rss_mb()
     result, t_herald = timed("herald read_contacts", herald, path, args.rows)
+    print(f"peak RSS: {rss_naive:,.0f} MB after the naive loop, {peak_rss_mb():,.0f} MB after herald (rows kept)")
     got = flatten(result)
     del result
     mismatches = [i + 2 for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b]
