@@ -244,6 +244,7 @@ def test_quoted_commas_in_header_do_not_fool_detection() -> None:
         (b"contact,name\n5512345678,a\n", "missing required column.*context"),
         (b"phone,nombre\n", "contact, name, context"),
         (b"contact|name|context\n5512345678|a|b\n", "single column"),
+        (b"contact name context\n5512345678 a b\n", "single column"),
         (b"contact,,name,context\n", "column 2 .*no name"),
         (b"contact,name,context,Name\n", "'Name' appears twice"),
         (b'contact,name,context\n5512345678,"Ana,x\n5512345679,b,c\n', "line 2: malformed CSV"),

@@ -9,8 +9,8 @@ from herald.imports.errors import ImportFileError
 REQUIRED_COLUMNS = ("contact", "name", "context")
 OPTIONAL_COLUMNS = ("id", "override_agent_name", "override_agent_voice_id")
 _KNOWN = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
-# Characters that, in a header parsed as one column, show the file uses another delimiter.
-_FOREIGN_DELIMITERS = "|:^~"
+# Characters that, in a header parsed as one column, show the file uses another delimiter (space included).
+_FOREIGN_DELIMITERS = "|:^~ "
 
 
 @dataclass(frozen=True, slots=True)
