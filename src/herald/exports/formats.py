@@ -91,8 +91,22 @@ def _bool(value: bool) -> str:
     return "True" if value else "False"
 
 
-def _local(value: datetime | None, zone: ZoneInfo) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+class _LocalTimes:
+    """Formats UTC instants in a zone, remembering recent ones: rows written in one engine step share a time."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.cache: dict[datetime, str] = {}
+
+    def __call__(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        text = self.cache.get(value)
+        if text is None:
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            text = self.cache[value] = value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+        return text
 
 
 def _utc_micro(value: datetime | None) -> str:
@@ -103,19 +117,19 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else ""
 
 
-def _dynamic(campaign: Campaign, tags: Any, extracted: Any) -> list[str]:
-    agent = campaign.config.agent
-    present = set(tags or ())
+def _dynamic(tags: Sequence[str], fields: Sequence[str], row_tags: Any, extracted: Any) -> list[str]:
+    present = set(row_tags or ())
     values = extracted or {}
-    return [_bool(tag in present) for tag in agent.tags] + [str(values.get(name, "")) for name in agent.field_names]
+    return [_bool(tag in present) for tag in tags] + [str(values.get(name, "")) for name in fields]
 
 
 def contact_rows(tx: Tx, campaign: Campaign, results_only: bool = False) -> Iterator[list[str]]:
     """Rows of the contact export (or, with `results_only`, the results export)."""
-    zone = campaign.config.zone
+    local = _LocalTimes(campaign.config.zone)
     name = campaign.name
-    date = campaign.created_at.astimezone(zone).strftime("%Y-%m-%d")
+    date = campaign.created_at.astimezone(local.zone).strftime("%Y-%m-%d")
     phone = campaign.channel is Channel.PHONE_CALL
+    tags = campaign.config.agent.tags
     fields = campaign.config.agent.field_names
     for row in tx.stream_contacts(campaign.id):
         extracted = row.extracted or {}
@@ -132,9 +146,9 @@ def contact_rows(tx: Tx, campaign: Campaign, results_only: bool = False) -> Iter
             str(row.retries),
             str(row.calls) if phone else "",
             format_mmss(row.billed_seconds) if phone else "",
-            _local(row.last_update, zone),
+            local(row.last_update),
             _bool(bool(row.follow_up)),
-            *_dynamic(campaign, row.tags, extracted),
+            *_dynamic(tags, fields, row.tags, extracted),
         ]
 
 
@@ -142,9 +156,11 @@ def call_rows(
     tx: Tx, campaign: Campaign, layout: Layout = "classic", recordings_only: bool = False
 ) -> Iterator[list[str]]:
     """Rows of the call export (or, with `recordings_only`, the recording export: human-answered calls)."""
-    zone = campaign.config.zone
+    local = _LocalTimes(campaign.config.zone)
     name = campaign.name
-    date = campaign.created_at.astimezone(zone).strftime("%Y-%m-%d")
+    date = campaign.created_at.astimezone(local.zone).strftime("%Y-%m-%d")
+    tags = campaign.config.agent.tags
+    fields = campaign.config.agent.field_names
     for row in tx.stream_calls(campaign.id, answered_by="human" if recordings_only else None):
         ended = [row.ended_by, row.ended_reason] if layout == "2026-07" else []
         yield [
@@ -156,14 +172,14 @@ def call_rows(
             row.type,
             row.status,
             row.answered_by or "",
-            _local(row.created_at, zone),
-            _local(row.started_at, zone),
-            _local(row.ended_at, zone),
+            local(row.created_at),
+            local(row.started_at),
+            local(row.ended_at),
             *ended,
             format_mmss(row.duration),
             format_mmss(row.billed_seconds),
             row.recording_url,
-            *_dynamic(campaign, row.tags, row.extracted),
+            *_dynamic(tags, fields, row.tags, row.extracted),
         ]
 
 
