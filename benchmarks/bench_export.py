@@ -90,7 +90,8 @@ def measure(code: str) -> tuple[float, float]:
 def herald_code(database: Path, target: Path) -> str:
     return (
         "from herald.store.queries import Store\n"
-        "from herald.exports.formats import ExportKind, export\n"
+        "from herald.exports.formats import export\n"
+        "from herald.exports.kinds import ExportKind\n"
         f"store = Store.open('sqlite:///{database}')\n"
         f"print(export(store, 1, ExportKind.CONTACTS, {str(target)!r}))\n"
     )

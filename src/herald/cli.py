@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -18,18 +18,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
-from herald.domain.campaign import ConfigError, parse_campaign
-from herald.domain.lifecycle import InvalidTransition
 from herald.domain.statuses import Channel
-from herald.engine.campaigns import CampaignFinished, act, create_campaign, import_contacts
-from herald.engine.clock import RealClock, VirtualClock
-from herald.engine.runner import Engine
-from herald.exports.formats import ExportKind, ExportNotAvailable, export
-from herald.ids import IdFactory
-from herald.imports import ImportFileError, write_rejects
-from herald.providers.simulator import Simulator
-from herald.store.db import database_url
-from herald.store.queries import NotFound, Store
+from herald.exports.kinds import ExportKind
+
+if TYPE_CHECKING:
+    from herald.engine.runner import Engine
+    from herald.store.queries import Store
+
+# The engine, store and pydantic load inside the commands that need them, so `herald analyze` and `--help` start fast.
 
 app = typer.Typer(
     name="herald",
@@ -66,6 +62,8 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextmanager
 def _store() -> Iterator[Store]:
+    from herald.store.queries import NotFound, Store
+
     store = Store.open(_state["db"])
     try:
         yield store
@@ -93,6 +91,8 @@ def _progress() -> Progress:
 
 
 def _now() -> datetime:
+    from herald.engine.clock import RealClock
+
     return RealClock().now()
 
 
@@ -104,6 +104,8 @@ def init() -> None:
     """Create the database (or bring its schema up to date)."""
     with _store():
         pass
+    from herald.store.db import database_url
+
     err.print(f"database ready: {database_url(_state['db'])}")
 
 
@@ -116,6 +118,10 @@ def campaign_create(
     json_output: Annotated[bool, typer.Option("--json", help="Print the new campaign as JSON.")] = False,
 ) -> None:
     """Create a campaign from a declarative file (channel, agent, retries, cycles, scheduling, provider...)."""
+    from herald.domain.campaign import ConfigError, parse_campaign
+    from herald.engine.campaigns import create_campaign
+    from herald.ids import IdFactory
+
     try:
         config = parse_campaign(yaml.safe_load(file.read_text(encoding="utf-8")))
     except (ConfigError, yaml.YAMLError) as error:
@@ -207,6 +213,9 @@ def _lifecycle(action: LifecycleAction) -> Any:
         campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
         json_output: Annotated[bool, typer.Option("--json", help="Print the campaign status as JSON.")] = False,
     ) -> None:
+        from herald.domain.lifecycle import InvalidTransition
+        from herald.engine.campaigns import act
+
         with _store() as store:
             try:
                 campaign = act(store, campaign_id, action.value, _now())
@@ -265,6 +274,9 @@ def contacts_import(
     Required columns: contact, name, context. Optional: id, override_agent_name, override_agent_voice_id.
     Any other column becomes an input variable. Numbers are normalised to E.164 in the campaign's region.
     """
+    from herald.engine.campaigns import CampaignFinished, import_contacts
+    from herald.imports import ImportFileError, write_rejects
+
     size = file.stat().st_size
     with _store() as store, _progress() as progress:
         task = progress.add_task("importing", total=size, info="")
@@ -327,6 +339,11 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print run statistics as JSON.")] = False,
 ) -> None:
     """Run active campaigns: dispatch attempts, apply provider events, retry and cycle until finished."""
+    from herald.engine.clock import RealClock, VirtualClock
+    from herald.engine.runner import Engine
+    from herald.ids import IdFactory
+    from herald.providers.simulator import Simulator
+
     with _store() as store:
         with store.tx() as tx:
             campaigns = [c for c in tx.campaigns() if not campaign or c.id in campaign]
@@ -398,6 +415,8 @@ def export_command(
     ] = CallLayout.classic,
 ) -> None:
     """Write an export: contacts, calls, results, recordings (Altur formats) or sendout (Connectly format)."""
+    from herald.exports.formats import ExportNotAvailable, export
+
     with _store() as store:
         try:
             count = export(

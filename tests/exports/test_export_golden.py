@@ -18,7 +18,8 @@ from herald.domain.durations import parse_duration
 from herald.engine.campaigns import act, add_contacts, create_campaign
 from herald.engine.clock import VirtualClock
 from herald.engine.runner import Engine
-from herald.exports.formats import ExportKind, ExportNotAvailable, export
+from herald.exports.formats import ExportNotAvailable, export
+from herald.exports.kinds import ExportKind
 from herald.ids import IdFactory
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, StartResult
 from herald.store import schema as t

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from herald.exports.formats import ExportKind, available, export
+from herald.exports.formats import available, export
+from herald.exports.kinds import ExportKind
 from herald.store.queries import Store
 
 

@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from herald.domain.durations import format_mmss
 from herald.domain.statuses import Channel
+from herald.exports.kinds import ExportKind
 from herald.exports.writer import Format, write_table
 from herald.store.queries import Store, Tx
 from herald.store.records import Campaign
-
-
-class ExportKind(StrEnum):
-    """Which export."""
-
-    CONTACTS = "contacts"
-    CALLS = "calls"
-    RESULTS = "results"
-    RECORDINGS = "recordings"
-    SENDOUT = "sendout"
-
 
 Layout = Literal["classic", "2026-07"]
 
