@@ -37,6 +37,7 @@ CALL_KINDS = frozenset(status.value for status in CallStatus)
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
 TIMER_PROVIDER = "herald"
 RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
+LEASE_CHECK_EVERY = timedelta(minutes=1)
 
 
 def _connectly_ts(at: datetime) -> str:
@@ -86,6 +87,7 @@ class Engine:
         self.public_base_url = public_base_url.rstrip("/")
         self.stats = RunStats()
         self._contexts: dict[int, CampaignContext] = {}
+        self._next_lease_check: datetime | None = None
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
@@ -128,7 +130,13 @@ class Engine:
             if events:
                 self.ingest(tx, events, now)
             running: list[CampaignContext] = []
+            check_leases = self._next_lease_check is None or now >= self._next_lease_check
+            if check_leases:
+                # Leases last hours; looking once a minute is plenty and keeps the step cheap.
+                self._next_lease_check = now + LEASE_CHECK_EVERY
             for campaign in tx.campaigns(RUNNING):
+                if check_leases:
+                    self._expire_leases(tx, campaign.id, now)
                 context = self._refresh(campaign)
                 context = self._start_cycle_if_due(tx, context, now)
                 if context.campaign.status is CampaignStatus.ACTIVE:
@@ -176,6 +184,11 @@ class Engine:
                 respond_by = tx.next_respond_by(campaign.id)
                 if respond_by is not None:
                     candidates.append(respond_by)
+            if provider_next is None:
+                # Nothing announced by the provider: wake at the latest when a lease runs out.
+                expiry = tx.next_lease_expiry(campaign.id)
+                if expiry is not None:
+                    candidates.append(max(expiry, self._next_lease_check or expiry))
         return min(candidates) if candidates else None
 
     # --- events --------------------------------------------------------------------------------------------------
@@ -369,6 +382,16 @@ class Engine:
             if f"message-{record.current_message_id}" in fresh:
                 changes.append((record.id, rules.response_timeout(record.state, context.policy, now), {}))
         tx.save_contacts(changes, now)
+
+    def _expire_leases(self, tx: Tx, campaign_id: int, now: datetime) -> None:
+        """An attempt whose lease ran out failed: the same rules as any failure decide what comes next."""
+        expired = tx.expired_attempts(campaign_id, now)
+        if expired:
+            events = [
+                ProviderEvent(provider, external_id, "failed", now, data={"reason": "lease_expired"}, subject=subject)
+                for subject, provider, external_id in expired
+            ]
+            self.ingest(tx, events, now)
 
     # --- cycles ------------------------------------------------------------------------------------------------
 

@@ -399,6 +399,34 @@ class Tx:
                 return True
         return False
 
+    def expired_attempts(self, campaign_id: int, now: datetime) -> list[tuple[str, str, str]]:
+        """Attempts whose lease ran out (a worker died, a provider never answered): (subject, provider, external id)."""
+        c = t.contacts.c
+        stale = (
+            select(c.inflight_id)
+            .where(c.campaign_id == campaign_id, c.inflight_id.is_not(None), c.lease_expires_at <= now)
+            .scalar_subquery()
+        )
+        calls = select(t.calls.c.provider, t.calls.c.provider_call_id).where(t.calls.c.id.in_(stale))
+        messages = select(t.messages.c.provider, t.messages.c.provider_message_id).where(
+            t.messages.c.id.in_(stale), t.messages.c.campaign_id == campaign_id
+        )
+        campaign_channel = self.connection.execute(
+            select(t.campaigns.c.channel).where(t.campaigns.c.id == campaign_id)
+        ).scalar_one()
+        if campaign_channel == Channel.PHONE_CALL.value:
+            return [
+                ("call", row[0], row[1])
+                for row in self.connection.execute(calls.where(t.calls.c.campaign_id == campaign_id))
+            ]
+        return [("message", row[0], row[1]) for row in self.connection.execute(messages)]
+
+    def next_lease_expiry(self, campaign_id: int) -> datetime | None:
+        """When the earliest lease of an attempt in flight runs out."""
+        c = t.contacts.c
+        query = select(func.min(c.lease_expires_at)).where(c.campaign_id == campaign_id, c.inflight_id.is_not(None))
+        return t.UTCDateTime().process_result_value(self.connection.execute(query).scalar(), self.connection.dialect)
+
     def next_due_at(self, campaign_id: int) -> datetime | None:
         """The earliest attempt due among contacts not in one."""
         query = select(func.min(t.contacts.c.due_at)).where(
