@@ -29,8 +29,8 @@ TICK = float(__import__("os").environ.get("TICK", "5"))
 START = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 
 
-def run_campaign(folder: Path, contacts: int, concurrency: int) -> tuple[int, float, int]:
-    """Returns (attempts, seconds, events)."""
+def run_campaign(folder: Path, contacts: int, concurrency: int) -> tuple[int, float, int, int]:
+    """Returns (attempts, seconds, events, steps)."""
     store = Store.open(f"sqlite:///{folder / 'bench.db'}")
     clock = VirtualClock(START)
     ids = IdFactory(1)
@@ -41,6 +41,7 @@ def run_campaign(folder: Path, contacts: int, concurrency: int) -> tuple[int, fl
             "retries": 2,
             "retry_delay_minutes": 30,
             "concurrency_limit": concurrency,
+            "provider_options": {"conversation": {"follow_up_rate": float(os.environ.get("FOLLOW", "0.05"))}},
             "cycles": {"enabled": True, "max_iterations": 3, "cooldown_minutes": 10},
             "agent": {
                 "tags": ["promise", "callback"],
@@ -61,7 +62,7 @@ def run_campaign(folder: Path, contacts: int, concurrency: int) -> tuple[int, fl
     with store.tx() as tx:
         assert tx.campaign(campaign_id).status.value == "finished"
     store.close()
-    return stats.attempts, seconds, stats.events
+    return stats.attempts, seconds, stats.events, stats.steps
 
 
 def raw_insert_rate(folder: Path, rows: int) -> float:
@@ -95,14 +96,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        attempts, seconds, events = run_campaign(Path(folder), args.contacts, args.concurrency)
+        attempts, seconds, events, steps = run_campaign(Path(folder), args.contacts, args.concurrency)
         reference = raw_insert_rate(Path(folder), attempts)
     rate = attempts / seconds
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(f"campaign: {args.contacts} contacts, retries 2, 3 cycles, concurrency {args.concurrency}")
-    print(f"herald: {attempts} attempts, {events} provider events in {seconds:.1f} s = {rate:,.0f} attempts/s")
+    print(f"herald: {attempts} attempts, {events} provider events, {steps} steps in {seconds:.1f} s = {rate:,.0f} attempts/s")
     print(f"reference: raw sqlite3 executemany of {attempts} rows = {reference:,.0f} rows/s")
     print(
         f"ratio herald/raw insert: {rate / reference:.3f}   target: >= 10,000 attempts/s ({'met' if rate >= 10_000 else 'NOT met'})"

@@ -187,6 +187,57 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+# The engine's hot statements are built once with bound parameters: building a Core statement costs more than
+# running a cached one, and the engine runs these every step.
+_c = t.contacts.c
+_CAMPAIGNS_BY_STATUS = (
+    select(*_CAMPAIGN_COLUMNS)
+    .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
+    .where(t.campaigns.c.status.in_(bindparam("statuses", expanding=True)))
+    .order_by(t.campaigns.c.id)
+)
+_INFLIGHT_COUNT = (
+    select(func.count()).select_from(t.contacts).where(_c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None))
+)
+_DUE = (
+    select(*_CONTACT_COLUMNS)
+    .where(
+        _c.campaign_id == bindparam("cid"),
+        _c.due_at.is_not(None),
+        _c.due_at <= bindparam("now"),
+        _c.inflight_id.is_(None),
+    )
+    .order_by(_c.due_at, _c.id)
+    .limit(bindparam("limit"))
+)
+_NEXT_DUE = select(func.min(_c.due_at)).where(
+    _c.campaign_id == bindparam("cid"), _c.due_at.is_not(None), _c.inflight_id.is_(None)
+)
+_CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
+_CYCLE_PROBES = tuple(
+    select(_c.id).where(_c.campaign_id == bindparam("cid"), condition).limit(1)
+    for condition in (_c.final == false(), _c.follow_up == true(), _c.inflight_id.is_not(None))
+)
+_CALLS_BY_PROVIDER_ID = select(
+    t.calls.c.id,
+    t.calls.c.public_id,
+    t.calls.c.campaign_id,
+    t.calls.c.contact_id,
+    t.calls.c.status,
+    t.calls.c.answered_by,
+    t.calls.c.started_at,
+    t.calls.c.ended_at,
+    t.calls.c.follow_up,
+    t.calls.c.provider_call_id,
+).where(t.calls.c.provider == bindparam("provider"), t.calls.c.provider_call_id.in_(bindparam("ids", expanding=True)))
+_SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
+    t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
+)
+_INSERT_CALLS = insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True)
+_SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
+_UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
+
+
 class Tx:
     """Queries inside one transaction."""
 
@@ -238,9 +289,10 @@ class Tx:
 
     def campaigns(self, statuses: Iterable[CampaignStatus] | None = None) -> list[Campaign]:
         """Campaigns, oldest first, optionally only those in `statuses`."""
-        query = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
         if statuses is not None:
-            query = query.where(t.campaigns.c.status.in_([status.value for status in statuses]))
+            rows = self.connection.execute(_CAMPAIGNS_BY_STATUS, {"statuses": [status.value for status in statuses]})
+            return [_campaign(row) for row in rows]
+        query = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
         return [_campaign(row) for row in self.connection.execute(query.order_by(t.campaigns.c.id))]
 
     def update_campaign(self, campaign_id: int, **values: Any) -> None:
@@ -273,12 +325,13 @@ class Tx:
 
     def suppressed_numbers(self, business_id: int, numbers: Iterable[str] | None = None) -> set[str]:
         """The business's opted-out numbers (all, or those among `numbers`)."""
-        query = select(t.suppressions.c.contact).where(t.suppressions.c.business_id == business_id)
         if numbers is None:
+            query = select(t.suppressions.c.contact).where(t.suppressions.c.business_id == business_id)
             return {row[0] for row in self.connection.execute(query)}
         found: set[str] = set()
         for chunk in _chunks(list(numbers)):
-            found.update(row[0] for row in self.connection.execute(query.where(t.suppressions.c.contact.in_(chunk))))
+            rows = self.connection.execute(_SUPPRESSED_AMONG, {"bid": business_id, "numbers": list(chunk)})
+            found.update(row[0] for row in rows)
         return found
 
     def add_contacts(self, campaign_id: int, contacts: Sequence[NewContact], now: datetime) -> tuple[int, int]:
@@ -348,24 +401,14 @@ class Tx:
 
     def due_contacts(self, campaign_id: int, now: datetime, limit: int) -> list[ContactRecord]:
         """Contacts owed an attempt by `now` and not in one, earliest due first."""
-        rows = self.connection.execute(
-            select(*_CONTACT_COLUMNS)
-            .where(
-                t.contacts.c.campaign_id == campaign_id,
-                t.contacts.c.due_at.is_not(None),
-                t.contacts.c.due_at <= now,
-                t.contacts.c.inflight_id.is_(None),
-            )
-            .order_by(t.contacts.c.due_at, t.contacts.c.id)
-            .limit(limit)
-        )
+        rows = self.connection.execute(_DUE, {"cid": campaign_id, "now": now, "limit": limit})
         return [_contact(row) for row in rows]
 
     def contacts_by_id(self, ids: Iterable[int]) -> dict[int, ContactRecord]:
         """Contacts by id."""
         found: dict[int, ContactRecord] = {}
         for chunk in _chunks(sorted(set(ids))):
-            rows = self.connection.execute(select(*_CONTACT_COLUMNS).where(t.contacts.c.id.in_(chunk)))
+            rows = self.connection.execute(_CONTACTS_BY_ID, {"ids": list(chunk)})
             found.update((row.id, _contact(row)) for row in rows)
         return found
 
@@ -373,31 +416,29 @@ class Tx:
         """Write new states (and extra columns, the same keys for every change) of many contacts."""
         if not changes:
             return
-        extra_keys = sorted(changes[0][2])
-        columns: dict[str, Any] = {name: bindparam(name) for name in (*_STATE_COLUMNS, *extra_keys)}
+        extra_keys = tuple(sorted(changes[0][2]))
+        statement = _SAVE_CONTACTS.get(extra_keys)
+        if statement is None:
+            columns: dict[str, Any] = {name: bindparam(name) for name in (*_STATE_COLUMNS, *extra_keys, "last_update")}
+            statement = _SAVE_CONTACTS[extra_keys] = (
+                update(t.contacts).where(t.contacts.c.id == bindparam("_id")).values(**columns)
+            )
         self.connection.execute(
-            update(t.contacts).where(t.contacts.c.id == bindparam("_id")).values(**columns, last_update=now),
-            [{"_id": contact_id, **state_values(state), **extra} for contact_id, state, extra in changes],
+            statement,
+            [
+                {"_id": contact_id, **state_values(state), **extra, "last_update": now}
+                for contact_id, state, extra in changes
+            ],
         )
 
     def inflight_count(self, campaign_id: int) -> int:
         """Contacts in an attempt right now."""
-        query = (
-            select(func.count())
-            .select_from(t.contacts)
-            .where(t.contacts.c.campaign_id == campaign_id, t.contacts.c.inflight_id.is_not(None))
-        )
-        return int(self.connection.execute(query).scalar_one())
+        return int(self.connection.execute(_INFLIGHT_COUNT, {"cid": campaign_id}).scalar_one())
 
     def cycle_open(self, campaign_id: int) -> bool:
         """True while any contact is not final, has a follow-up pending, or is in an attempt."""
-        c = t.contacts.c
         # Three indexed probes instead of one OR, which SQLite would answer with a scan.
-        for condition in (c.final == false(), c.follow_up == true(), c.inflight_id.is_not(None)):
-            query = select(c.id).where(c.campaign_id == campaign_id, condition).limit(1)
-            if self.connection.execute(query).first() is not None:
-                return True
-        return False
+        return any(self.connection.execute(probe, {"cid": campaign_id}).first() is not None for probe in _CYCLE_PROBES)
 
     def expired_attempts(self, campaign_id: int, now: datetime) -> list[tuple[str, str, str]]:
         """Attempts whose lease ran out (a worker died, a provider never answered): (subject, provider, external id)."""
@@ -429,12 +470,7 @@ class Tx:
 
     def next_due_at(self, campaign_id: int) -> datetime | None:
         """The earliest attempt due among contacts not in one."""
-        query = select(func.min(t.contacts.c.due_at)).where(
-            t.contacts.c.campaign_id == campaign_id,
-            t.contacts.c.due_at.is_not(None),
-            t.contacts.c.inflight_id.is_(None),
-        )
-        value = self.connection.execute(query).scalar()
+        value = self.connection.execute(_NEXT_DUE, {"cid": campaign_id}).scalar()
         return t.UTCDateTime().process_result_value(value, self.connection.dialect)
 
     def next_respond_by(self, campaign_id: int) -> datetime | None:
@@ -486,8 +522,7 @@ class Tx:
         """Insert calls, returning their ids in the order given."""
         if not rows:
             return []
-        result = self.connection.execute(insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True), rows)
-        return [row[0] for row in result]
+        return [row[0] for row in self.connection.execute(_INSERT_CALLS, rows)]
 
     def set_call_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> None:
         """Record each call's provider id."""
@@ -500,22 +535,8 @@ class Tx:
     def calls_by_provider_ids(self, provider: str, provider_ids: Iterable[str]) -> dict[str, CallRecord]:
         """Calls by their provider id."""
         found: dict[str, CallRecord] = {}
-        columns = (
-            t.calls.c.id,
-            t.calls.c.public_id,
-            t.calls.c.campaign_id,
-            t.calls.c.contact_id,
-            t.calls.c.status,
-            t.calls.c.answered_by,
-            t.calls.c.started_at,
-            t.calls.c.ended_at,
-            t.calls.c.follow_up,
-            t.calls.c.provider_call_id,
-        )
         for chunk in _chunks(sorted(set(provider_ids))):
-            rows = self.connection.execute(
-                select(*columns).where(t.calls.c.provider == provider, t.calls.c.provider_call_id.in_(chunk))
-            )
+            rows = self.connection.execute(_CALLS_BY_PROVIDER_ID, {"provider": provider, "ids": list(chunk)})
             for row in rows:
                 found[row.provider_call_id] = CallRecord(
                     id=row.id,
@@ -537,8 +558,14 @@ class Tx:
             if record.values:
                 groups.setdefault(tuple(sorted(record.values)), []).append({"_id": record.id, **record.values})
         for keys, params in groups.items():
-            statement = update(t.calls).where(t.calls.c.id == bindparam("_id"))
-            self.connection.execute(statement.values({key: bindparam(key) for key in keys}), params)
+            statement = _UPDATE_CALLS.get(keys)
+            if statement is None:
+                statement = _UPDATE_CALLS[keys] = (
+                    update(t.calls)
+                    .where(t.calls.c.id == bindparam("_id"))
+                    .values({key: bindparam(key) for key in keys})
+                )
+            self.connection.execute(statement, params)
 
     # --- messages ----------------------------------------------------------------------------------------------
 
