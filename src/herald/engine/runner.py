@@ -6,7 +6,9 @@ dispatch due contacts → end cycles. The same step runs under a virtual clock (
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +28,7 @@ from herald.domain.statuses import (
     Channel,
 )
 from herald.engine.campaigns import change_status
-from herald.engine.clock import Clock
+from herald.engine.clock import Clock, VirtualClock
 from herald.engine.context import CampaignContext
 from herald.ids import IdFactory
 from herald.providers.base import CallRequest, MessageRequest, Provider, ProviderEvent
@@ -37,6 +39,7 @@ CALL_KINDS = frozenset(status.value for status in CallStatus)
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
 TIMER_PROVIDER = "herald"
 RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
+BATCH_WALL_SECONDS = 0.25
 LEASE_CHECK_EVERY = timedelta(minutes=1)
 
 
@@ -101,21 +104,44 @@ class Engine:
     ) -> RunStats:
         """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`."""
         self.stats.started_at = self.stats.started_at or self.clock.now()
-        while True:
-            now = self.clock.now()
-            wake, running = self.step(now)
-            self.stats.steps += 1
-            if on_step is not None:
-                on_step(self)
-            in_scope = [c for c in running if campaign_ids is None or c.campaign.id in campaign_ids]
-            if not in_scope and self.provider.next_event_at() is None:
-                break
-            if wake is None or (max_steps is not None and self.stats.steps >= max_steps):
-                break
-            wake = max(wake, now + self.tick)
-            if until is not None and wake > until:
-                break
-            self.clock.wait_until(wake)
+        # Under a virtual clock nobody waits between steps, so several share one commit (a commit costs more
+        # than a small step); under the real clock every step commits before the engine sleeps.
+        batch_seconds = BATCH_WALL_SECONDS if isinstance(self.clock, VirtualClock) and on_step is None else 0.0
+        tx_context: AbstractContextManager[Tx] | None = None
+        tx: Tx | None = None
+        batch_started = 0.0
+        try:
+            while True:
+                now = self.clock.now()
+                if tx is None:
+                    tx_context = self.store.tx()
+                    tx = tx_context.__enter__()
+                    batch_started = time.perf_counter()
+                wake, running = self._step(tx, now)
+                self.stats.steps += 1
+                if time.perf_counter() - batch_started >= batch_seconds:
+                    assert tx_context is not None
+                    tx_context.__exit__(None, None, None)
+                    tx_context = tx = None
+                if on_step is not None:
+                    on_step(self)
+                in_scope = [c for c in running if campaign_ids is None or c.campaign.id in campaign_ids]
+                if not in_scope and self.provider.next_event_at() is None:
+                    break
+                if wake is None or (max_steps is not None and self.stats.steps >= max_steps):
+                    break
+                wake = max(wake, now + self.tick)
+                if until is not None and wake > until:
+                    break
+                self.clock.wait_until(wake)
+        except BaseException as error:
+            if tx_context is not None:
+                tx_context.__exit__(type(error), error, error.__traceback__)
+                tx_context = None
+            raise
+        finally:
+            if tx_context is not None:
+                tx_context.__exit__(None, None, None)
         self.stats.ended_at = self.clock.now()
         with self.store.tx() as tx:
             self.stats.finished_campaigns = [
@@ -125,27 +151,30 @@ class Engine:
 
     def step(self, now: datetime) -> tuple[datetime | None, list[CampaignContext]]:
         """Everything due at `now`, in one transaction; returns when to wake next and the campaigns still running."""
-        events = self.provider.poll(now)
         with self.store.tx() as tx:
-            if events:
-                self.ingest(tx, events, now)
-            running: list[CampaignContext] = []
-            check_leases = self._next_lease_check is None or now >= self._next_lease_check
+            return self._step(tx, now)
+
+    def _step(self, tx: Tx, now: datetime) -> tuple[datetime | None, list[CampaignContext]]:
+        events = self.provider.poll(now)
+        if events:
+            self.ingest(tx, events, now)
+        running: list[CampaignContext] = []
+        check_leases = self._next_lease_check is None or now >= self._next_lease_check
+        if check_leases:
+            # Leases last hours; looking once a minute is plenty and keeps the step cheap.
+            self._next_lease_check = now + LEASE_CHECK_EVERY
+        for campaign in tx.campaigns(RUNNING):
             if check_leases:
-                # Leases last hours; looking once a minute is plenty and keeps the step cheap.
-                self._next_lease_check = now + LEASE_CHECK_EVERY
-            for campaign in tx.campaigns(RUNNING):
-                if check_leases:
-                    self._expire_leases(tx, campaign.id, now)
-                context = self._refresh(campaign)
-                context = self._start_cycle_if_due(tx, context, now)
-                if context.campaign.status is CampaignStatus.ACTIVE:
-                    if campaign.channel is Channel.WHATSAPP:
-                        self._response_timeouts(tx, context, now)
-                    context = self._dispatch(tx, context, now)
-                if context.campaign.status in RUNNING:
-                    running.append(context)
-            return self._next_wakeup(tx, running, now), running
+                self._expire_leases(tx, campaign.id, now)
+            context = self._refresh(campaign)
+            context = self._start_cycle_if_due(tx, context, now)
+            if context.campaign.status is CampaignStatus.ACTIVE:
+                if campaign.channel is Channel.WHATSAPP:
+                    self._response_timeouts(tx, context, now)
+                context = self._dispatch(tx, context, now)
+            if context.campaign.status in RUNNING:
+                running.append(context)
+        return self._next_wakeup(tx, running, now), running
 
     def _refresh(self, campaign: Campaign) -> CampaignContext:
         cached = self._contexts.get(campaign.id)

@@ -233,8 +233,10 @@ _CALLS_BY_PROVIDER_ID = select(
 _SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
     t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
 )
-_INSERT_CALLS = insert(t.calls).returning(t.calls.c.id, sort_by_parameter_order=True)
+_INSERT_CALLS = insert(t.calls)
+_CALL_IDS = select(t.calls.c.public_id, t.calls.c.id).where(t.calls.c.public_id.in_(bindparam("ids", expanding=True)))
 _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
+_RECORD_EVENTS: dict[str, Any] = {}
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
 
 
@@ -522,7 +524,14 @@ class Tx:
         """Insert calls, returning their ids in the order given."""
         if not rows:
             return []
-        return [row[0] for row in self.connection.execute(_INSERT_CALLS, rows)]
+        # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
+        # can only do row by row.
+        self.connection.execute(_INSERT_CALLS, rows)
+        ids: dict[str, int] = {}
+        public_ids = [row["public_id"] for row in rows]
+        for chunk in _chunks(public_ids):
+            ids.update((row[0], row[1]) for row in self.connection.execute(_CALL_IDS, {"ids": list(chunk)}))
+        return [ids[public_id] for public_id in public_ids]
 
     def set_call_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> None:
         """Record each call's provider id."""
@@ -671,11 +680,14 @@ class Tx:
             unique.setdefault(event.key, event)
         if not unique:
             return []
-        statement = (
-            _insert(self.connection, t.events)
-            .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
-            .returning(t.events.c.provider, t.events.c.external_id, t.events.c.kind)
-        )
+        dialect = self.connection.dialect.name
+        statement = _RECORD_EVENTS.get(dialect)
+        if statement is None:
+            statement = _RECORD_EVENTS[dialect] = (
+                _insert(self.connection, t.events)
+                .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
+                .returning(t.events.c.provider, t.events.c.external_id, t.events.c.kind)
+            )
         params = [
             {
                 "provider": event.provider,
