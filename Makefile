@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench bench-engine bench-import bench-export bench-analyze clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -32,8 +32,20 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+# Figures, not tests: each script prints its figure next to the reference it is compared with.
+bench: bench-engine bench-import bench-export bench-analyze
+
+bench-engine: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+
+bench-import: $(STAMP)
+	$(BIN)/python benchmarks/bench_import.py
+
+bench-export: $(STAMP)
+	$(BIN)/python benchmarks/bench_export.py
+
+bench-analyze: $(STAMP)
+	$(BIN)/python benchmarks/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from herald.exports.columns import CALL_COLUMNS_2026_07
+from herald.exports.columns import CONTACT_COLUMNS as CONTACT_COLUMNS
+from herald.exports.columns import SENDOUT_COLUMNS as SENDOUT_COLUMNS
+
 PARQUET_MAGIC = b"PAR1"
 
 
@@ -28,58 +32,8 @@ class ExportFileError(ValueError):
     """A file that cannot be analysed; the message names the reason (the caller adds the file name)."""
 
 
-#: Fixed columns of the Altur contact export (SPEC §7.1); tag and field columns follow them.
-CONTACT_COLUMNS: tuple[str, ...] = (
-    "campaign_name",
-    "campaign_date",
-    "id",
-    "contact",
-    "name",
-    "context",
-    "status",
-    "retries",
-    "calls",
-    "billed_duration",
-    "last_update",
-    "follow_up",
-)
-#: Fixed columns of the Altur call export (SPEC §7.2), both layouts (2026-07 adds ended_by, ended_reason).
-CALL_COLUMNS: tuple[str, ...] = (
-    "campaign_name",
-    "campaign_date",
-    "id",
-    "number_to",
-    "contact_name",
-    "type",
-    "status",
-    "answered_by",
-    "created_at",
-    "started_at",
-    "ended_at",
-    "ended_by",
-    "ended_reason",
-    "duration",
-    "billed_duration",
-    "recording_url",
-)
-#: Columns of the Connectly sendout CSV (SPEC §7.5).
-SENDOUT_COLUMNS: tuple[str, ...] = (
-    "customer_external_id",
-    "business_id",
-    "campaign_name",
-    "sendout_id",
-    "cnt_session_id",
-    "sent_at",
-    "delivered_at",
-    "read_at",
-    "opt_out_at",
-    "error_code",
-    "error_msg",
-    "button_clicks",
-    "link_clicks",
-    "input_variables",
-    "output_variables",
-)
+#: Call columns of both layouts (the 2026-07 layout adds ended_by, ended_reason); any subset in any order is read.
+CALL_COLUMNS = CALL_COLUMNS_2026_07
 
 # The columns a file must have to be analysed as each format. They are the columns the metrics read, plus the
 # format's distinctive ones, so a hand-trimmed file still works while a file of another kind never matches.

@@ -11,62 +11,13 @@ from zoneinfo import ZoneInfo
 
 from herald.domain.durations import format_mmss
 from herald.domain.statuses import Channel
+from herald.exports.columns import CALL_COLUMNS, CALL_COLUMNS_2026_07, CONTACT_COLUMNS, SENDOUT_COLUMNS
 from herald.exports.kinds import ExportKind
 from herald.exports.writer import Format, write_table
 from herald.store.queries import Store, Tx
 from herald.store.records import Campaign
 
 Layout = Literal["classic", "2026-07"]
-
-CONTACT_COLUMNS = (
-    "campaign_name",
-    "campaign_date",
-    "id",
-    "contact",
-    "name",
-    "context",
-    "status",
-    "retries",
-    "calls",
-    "billed_duration",
-    "last_update",
-    "follow_up",
-)
-CALL_COLUMNS = (
-    "campaign_name",
-    "campaign_date",
-    "id",
-    "number_to",
-    "contact_name",
-    "type",
-    "status",
-    "answered_by",
-    "created_at",
-    "started_at",
-    "ended_at",
-    "duration",
-    "billed_duration",
-    "recording_url",
-)
-#: Altur's July-2026 call layout: `ended_by`, `ended_reason` between `ended_at` and `duration`.
-CALL_COLUMNS_2026_07 = (*CALL_COLUMNS[:11], "ended_by", "ended_reason", *CALL_COLUMNS[11:])
-SENDOUT_COLUMNS = (
-    "customer_external_id",
-    "business_id",
-    "campaign_name",
-    "sendout_id",
-    "cnt_session_id",
-    "sent_at",
-    "delivered_at",
-    "read_at",
-    "opt_out_at",
-    "error_code",
-    "error_msg",
-    "button_clicks",
-    "link_clicks",
-    "input_variables",
-    "output_variables",
-)
 
 PHONE_ONLY = (ExportKind.CALLS, ExportKind.RECORDINGS)
 WHATSAPP_ONLY = (ExportKind.SENDOUT,)
