@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -88,6 +88,19 @@ def _progress() -> Progress:
         console=err,
         transient=True,
     )
+
+
+@contextmanager
+def _engine_progress(description: str) -> Iterator[Callable[[Engine], None]]:
+    """A progress bar for an engine run: steps, the (virtual) time reached and the attempts made."""
+    with _progress() as progress:
+        task = progress.add_task(description, total=None, info="")
+
+        def show(engine: Engine) -> None:
+            info = f"{engine.clock.now():%Y-%m-%d %H:%M} · {engine.stats.attempts} attempts"
+            progress.update(task, completed=engine.stats.steps, info=info)
+
+        yield show
 
 
 def _now() -> datetime:
@@ -355,13 +368,7 @@ def run(
         clock: VirtualClock | RealClock = VirtualClock(max(_now(), latest or _now())) if simulate else RealClock()
         # Public ids stay random: seeded ids would repeat those of an earlier run in the same database.
         engine = Engine(store, Simulator(seed), clock, IdFactory())
-        with _progress() as progress:
-            task = progress.add_task("running", total=None, info="")
-
-            def show(current: Engine) -> None:
-                info = f"{current.clock.now():%Y-%m-%d %H:%M} · {current.stats.attempts} attempts"
-                progress.update(task, completed=current.stats.steps, info=info)
-
+        with _engine_progress("running") as show:
             stats = engine.run(campaign or None, max_steps=None if until_finished else 1, on_step=show)
         with store.tx() as tx:
             states = {c.id: tx.campaign(c.id).status.value for c in campaigns}
@@ -448,13 +455,7 @@ def demo(
     """Run a whole simulated campaign on a fresh SQLite database and write its exports and an HTML report."""
     from herald.demo import run_demo
 
-    with _progress() as progress:
-        task = progress.add_task(f"demo ({channel.value})", total=None, info="")
-
-        def show(engine: Engine) -> None:
-            info = f"{engine.clock.now():%Y-%m-%d %H:%M} · {engine.stats.attempts} attempts"
-            progress.update(task, completed=engine.stats.steps, info=info)
-
+    with _engine_progress(f"demo ({channel.value})") as show:
         result = run_demo(out, channel, contacts, seed, on_step=show)
     if json_output:
         _print_json(result.as_json())
