@@ -424,7 +424,8 @@ def export_command(
     """Write an export: contacts, calls, results, recordings (Altur formats) or sendout (Connectly format)."""
     from herald.exports.formats import ExportNotAvailable, export
 
-    with _store() as store:
+    with _store() as store, _progress() as progress:
+        task = progress.add_task(f"exporting {kind.value}", total=None, info="rows")
         try:
             count = export(
                 store,
@@ -434,6 +435,7 @@ def export_command(
                 fmt=fmt.value,
                 guard=not raw,
                 layout=layout.value,
+                on_rows=lambda done: progress.update(task, completed=done),
             )
         except ExportNotAvailable as error:
             raise _fail(str(error)) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -186,10 +186,25 @@ def export(
     fmt: Format = "csv",
     guard: bool = True,
     layout: Layout = "classic",
+    on_rows: Callable[[int], None] | None = None,
 ) -> int:
-    """Write one export of a campaign to `destination`; returns the number of rows."""
+    """Write one export of a campaign to `destination`; returns the number of rows.
+
+    `on_rows` is told the number of rows written so far, every 10,000 rows and at the end (for progress bars).
+    """
     with store.tx() as tx:
         campaign = tx.campaign(campaign_id)
-        return write_table(
-            header(campaign, kind, layout), rows(tx, campaign, kind, layout), destination, fmt=fmt, guard=guard
-        )
+        stream = rows(tx, campaign, kind, layout)
+        if on_rows is not None:
+            stream = _counted(stream, on_rows)
+        return write_table(header(campaign, kind, layout), stream, destination, fmt=fmt, guard=guard)
+
+
+def _counted(stream: Iterator[Sequence[str]], on_rows: Callable[[int], None]) -> Iterator[Sequence[str]]:
+    count = 0
+    for row in stream:
+        yield row
+        count += 1
+        if count % 10_000 == 0:
+            on_rows(count)
+    on_rows(count)
