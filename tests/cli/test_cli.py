@@ -140,3 +140,31 @@ def test_whatsapp_demo(herald: CliRunner, tmp_path: Path) -> None:
         b"customer_external_id,business_id,campaign_name,sendout_id,cnt_session_id,sent_at,delivered_at,read_at,"
         b"opt_out_at,error_code,error_msg,button_clicks,link_clicks,input_variables,output_variables"
     )
+
+
+def test_analyze_a_campaign_from_the_database(
+    herald: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ok(herald, "demo", "--contacts", "20", "--out", str(tmp_path / "d"))
+    monkeypatch.setenv("HERALD_DATABASE_URL", f"sqlite:///{tmp_path / 'd' / 'herald.db'}")
+    results = json.loads(_ok(herald, "analyze", "1", "--json"))
+    # All four exports of the campaign: contacts, calls, results (analysed as contacts), recordings (as calls).
+    assert [result["format"] for result in results] == [
+        "altur-contacts",
+        "altur-calls",
+        "altur-contacts",
+        "altur-calls",
+    ]
+    by_format = {result["format"]: result for result in results[:2]}
+    assert by_format["altur-contacts"]["contacts"] == 20
+    with (tmp_path / "d" / "calls.csv").open(encoding="utf-8") as handle:
+        assert by_format["altur-calls"]["calls"] == sum(1 for _ in handle) - 1
+    assert by_format["altur-calls"]["billing_anomalies"]["count"] == 0
+
+
+def test_run_once_takes_a_single_step(herald: CliRunner) -> None:
+    _ok(herald, "campaign", "create", str(REPO / "examples" / "collections.yaml"))
+    result = herald.invoke(app, ["contacts", "import", "1", "-"])
+    assert result.exit_code != 0  # a file path is required; '-' is not a file
+    stats = json.loads(_ok(herald, "run", "--simulate", "--once", "--json"))
+    assert stats["steps"] == 1 and stats["attempts"] == 0 and stats["campaigns"] == {"1": "pending"}
