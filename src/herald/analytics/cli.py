@@ -6,15 +6,13 @@ so that `--json` starts fast.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import duckdb
 import typer
@@ -60,7 +58,10 @@ def analyze_command(
     """
     try:
         with ExitStack() as stack:
-            exports = [open_export_or_fail(p, as_ is AnalyzeAs.RESULTS) for p in resolve_inputs(paths, stack)]
+            exports = [
+                open_export_or_fail(path, as_ is AnalyzeAs.RESULTS or from_campaign_results)
+                for path, from_campaign_results in resolve_inputs(paths, stack)
+            ]
             con = connect()
             results = [analyze_or_fail(e, con) for e in exports]
             if report is not None:
@@ -87,28 +88,28 @@ def analyze_command(
             console.print(f"Report written to {report}")
 
 
-def resolve_inputs(args: list[str], stack: ExitStack) -> list[Path]:
-    """Files as given; an integer that is not an existing file becomes its campaign's export files."""
-    files: list[Path] = []
+def resolve_inputs(args: list[str], stack: ExitStack) -> list[tuple[Path, bool]]:
+    """Files as given; an integer that is not an existing file becomes its campaign's export files.
+
+    Each path comes with True when it is a campaign's results export, which is then labelled `altur-results`.
+    """
+    files: list[tuple[Path, bool]] = []
     for arg in args:
         path = Path(arg)
         if path.exists() or not arg.isdigit():
-            files.append(path)
+            files.append((path, False))
             continue
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"herald-campaign-{arg}-")))
-        files.extend(campaign_files(int(arg), directory))
+        files.extend((file, file.name == "results.csv") for file in campaign_files(int(arg), directory))
     return files
 
 
 def campaign_files(campaign_id: int, directory: Path) -> list[Path]:
-    """Write a campaign's export files into `directory` via the engine's exporter, imported only when needed."""
+    """Write a campaign's export files into `directory` (the engine is imported only when a campaign is named)."""
+    from herald.exports.campaign_files import export_campaign_files
+
     try:
-        module = importlib.import_module("herald.exports.campaign_files")
-    except ImportError:
-        raise AnalyzeError("campaign ids need the engine (not available yet)") from None
-    export = cast(Callable[[int, Path], list[Path]], module.export_campaign_files)
-    try:
-        return export(campaign_id, directory)
+        return export_campaign_files(campaign_id, directory)
     except Exception as exc:  # the engine's own errors (unknown campaign, database down) end the command cleanly
         reason = str(exc) or type(exc).__name__
         raise AnalyzeError(
