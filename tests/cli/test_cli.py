@@ -148,11 +148,11 @@ def test_analyze_a_campaign_from_the_database(
     _ok(herald, "demo", "--contacts", "20", "--out", str(tmp_path / "d"))
     monkeypatch.setenv("HERALD_DATABASE_URL", f"sqlite:///{tmp_path / 'd' / 'herald.db'}")
     results = json.loads(_ok(herald, "analyze", "1", "--json"))
-    # All four exports of the campaign: contacts, calls, results (analysed as contacts), recordings (as calls).
+    # All four exports of the campaign: contacts, calls, results (labelled altur-results), recordings (analysed as calls).
     assert [result["format"] for result in results] == [
         "altur-contacts",
         "altur-calls",
-        "altur-contacts",
+        "altur-results",
         "altur-calls",
     ]
     by_format = {result["format"]: result for result in results[:2]}
