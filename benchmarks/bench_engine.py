@@ -103,7 +103,9 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(f"campaign: {args.contacts} contacts, retries 2, 3 cycles, concurrency {args.concurrency}")
-    print(f"herald: {attempts} attempts, {events} provider events, {steps} steps in {seconds:.1f} s = {rate:,.0f} attempts/s")
+    print(
+        f"herald: {attempts} attempts, {events} provider events, {steps} steps in {seconds:.1f} s = {rate:,.0f} attempts/s"
+    )
     print(f"reference: raw sqlite3 executemany of {attempts} rows = {reference:,.0f} rows/s")
     print(
         f"ratio herald/raw insert: {rate / reference:.3f}   target: >= 10,000 attempts/s ({'met' if rate >= 10_000 else 'NOT met'})"

@@ -77,24 +77,6 @@ def _insert(connection: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-def _state(row: Row[Any]) -> ContactState:
-    return ContactState(
-        status=ContactStatus(row.status),
-        retries=row.retries,
-        failed_retries=row.failed_retries,
-        final=bool(row.final),
-        due_at=row.due_at,
-        respond_by=row.respond_by,
-        follow_up=bool(row.follow_up),
-        follow_up_attempts=row.follow_up_attempts,
-        calls=row.calls,
-        billed_seconds=row.billed_seconds,
-        tags=frozenset(row.tags or ()),
-        extracted=dict(row.extracted or {}),
-        opted_out=bool(row.opted_out),
-    )
-
-
 def state_values(state: ContactState) -> dict[str, Any]:
     """The contact columns that hold a ContactState."""
     return {
@@ -130,19 +112,34 @@ _CONTACT_COLUMNS = [
 ]
 
 
-def _contact(row: Row[Any]) -> ContactRecord:
+def _contact(row: Sequence[Any]) -> ContactRecord:
+    # Positional, in the order of _CONTACT_COLUMNS (SQLAlchemy rows and DBAPI rows alike).
     return ContactRecord(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        contact=row.contact,
-        name=row.name,
-        context=row.context,
-        external_id=row.external_id,
-        input_variables=dict(row.input_variables or {}),
-        state=_state(row),
-        inflight_id=row.inflight_id,
-        current_message_id=row.current_message_id,
-        attempts_in_cycle=row.attempts_in_cycle,
+        id=row[0],
+        campaign_id=row[1],
+        contact=row[2],
+        name=row[3],
+        context=row[4],
+        external_id=row[5],
+        input_variables=dict(row[6] or {}),
+        state=ContactState(
+            status=ContactStatus(row[10]),
+            retries=row[11],
+            failed_retries=row[12],
+            final=bool(row[13]),
+            due_at=row[14],
+            respond_by=row[15],
+            follow_up=bool(row[16]),
+            follow_up_attempts=row[17],
+            calls=row[18],
+            billed_seconds=row[19],
+            tags=frozenset(row[20] or ()),
+            extracted=dict(row[21] or {}),
+            opted_out=bool(row[22]),
+        ),
+        inflight_id=row[7],
+        current_message_id=row[8],
+        attempts_in_cycle=row[9],
     )
 
 
@@ -240,11 +237,178 @@ _RECORD_EVENTS: dict[str, Any] = {}
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
 
 
+# --- running hot statements straight on the DBAPI cursor ---------------------------------------------------------
+#
+# SQLAlchemy spends more time per row (parameter dicts, processors, Row objects) than SQLite spends running the
+# statement. On SQLite (pysqlite, qmark) the engine's hot statements are compiled once from the same Core
+# statements, with SQLAlchemy's own bind and result processors, and run on the connection's DBAPI cursor; any
+# other dialect runs them through SQLAlchemy as before.
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A Core statement compiled for SQLite: its SQL, parameter order, fixed values and value processors."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+    processors: tuple[tuple[int, Any], ...]
+    expanding: str | None
+    expanding_processor: Any
+    results: tuple[tuple[int, Any], ...]
+
+
+_PLANS: dict[tuple[int, tuple[str, ...] | None], tuple[Any, _Plan | None]] = {}
+_EXPANDED_SQL: dict[tuple[str, int], str] = {}
+
+
+def _plan(statement: Any, dialect: Any, keys: tuple[str, ...] | None = None) -> _Plan | None:
+    """`statement` compiled for the DBAPI (None if it needs something this shortcut does not do)."""
+    cache_key = (id(statement), keys)
+    cached = _PLANS.get(cache_key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    plan = _compile(statement, dialect, keys)
+    _PLANS[cache_key] = (statement, plan)
+    return plan
+
+
+def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Plan | None:
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+    names = tuple(compiled.positiontup or ())
+    fixed: dict[str, Any] = {}
+    for column in compiled.insert_prefetch:
+        default = column.default
+        if default is None or not default.is_scalar:
+            return None
+        fixed[column.key] = default.arg
+    if any(getattr(compiled, name, None) for name in ("postfetch", "update_prefetch", "returning")):
+        return None
+    expanding: str | None = None
+    expanding_processor: Any = None
+    processors: list[tuple[int, Any]] = []
+    for index, name in enumerate(names):
+        bind = compiled.binds[name]
+        if bind.expanding:
+            if expanding is not None:
+                return None
+            expanding = name
+            expanding_processor = bind.type._cached_bind_processor(dialect)
+            continue
+        if name not in fixed and not bind.required:
+            fixed[name] = bind.effective_value
+        processor = bind.type._cached_bind_processor(dialect)
+        if processor is not None:
+            processors.append((index, processor))
+    results: list[tuple[int, Any]] = []
+    if statement.is_select:
+        for index, column in enumerate(statement.selected_columns):
+            processor = column.type._cached_result_processor(dialect, None)
+            if processor is not None:
+                results.append((index, processor))
+    return _Plan(compiled.string, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results))
+
+
+def _bucket(size: int) -> int:
+    # IN lists are padded to a few sizes so that SQLite's statement cache keeps them prepared.
+    bucket = 8
+    while bucket < size:
+        bucket *= 2
+    return bucket
+
+
+class _Direct:
+    """Runs compiled plans on one DBAPI connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect
+        self.cursor = connection.connection.cursor()
+
+    def plan(self, statement: Any, keys: tuple[str, ...] | None = None) -> _Plan | None:
+        return _plan(statement, self.dialect, keys)
+
+    def values(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
+        fixed = plan.fixed
+        row = [params[name] if name in params else fixed[name] for name in plan.names]
+        for index, processor in plan.processors:
+            row[index] = processor(row[index])
+        return row
+
+    def many(self, plan: _Plan, params: Sequence[dict[str, Any]]) -> None:
+        names = plan.names
+        if plan.fixed:
+            fixed = plan.fixed
+            rows = [[item[name] if name in item else fixed[name] for name in names] for item in params]
+        else:
+            rows = [[item[name] for name in names] for item in params]
+        for index, processor in plan.processors:
+            for row in rows:
+                row[index] = processor(row[index])
+        self.cursor.executemany(plan.sql, rows)
+
+    def rows(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
+        sql = plan.sql
+        values = self.values(plan, params)
+        if plan.expanding is not None:
+            items = list(params[plan.expanding])
+            if not items:
+                return []
+            size = _bucket(len(items))
+            items.extend(items[-1:] * (size - len(items)))
+            if plan.expanding_processor is not None:
+                items = [plan.expanding_processor(item) for item in items]
+            position = plan.names.index(plan.expanding)
+            values[position : position + 1] = items
+            key = (sql, size)
+            expanded = _EXPANDED_SQL.get(key)
+            if expanded is None:
+                token = f"__[POSTCOMPILE_{plan.expanding}]"
+                expanded = _EXPANDED_SQL[key] = sql.replace(token, ", ".join("?" * size))
+            sql = expanded
+        fetched = self.cursor.execute(sql, values).fetchall()
+        if plan.results:
+            converted = []
+            for raw in fetched:
+                row = list(raw)
+                for index, processor in plan.results:
+                    row[index] = processor(row[index])
+                converted.append(row)
+            return converted
+        return list(fetched)
+
+
 class Tx:
     """Queries inside one transaction."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self._direct: _Direct | None = None
+        self._direct_checked = False
+
+    def direct(self) -> _Direct | None:
+        """The DBAPI shortcut for hot statements, or None where SQLAlchemy runs them (not SQLite/pysqlite)."""
+        if not self._direct_checked:
+            self._direct_checked = True
+            dialect = self.connection.dialect
+            if dialect.name == "sqlite" and dialect.driver == "pysqlite" and dialect.paramstyle == "qmark":
+                self._direct = _Direct(self.connection)
+        return self._direct
+
+    def _rows(self, statement: Any, params: dict[str, Any]) -> Sequence[Any]:
+        direct = self.direct()
+        plan = direct.plan(statement) if direct is not None else None
+        if direct is not None and plan is not None:
+            return direct.rows(plan, params)
+        return list(self.connection.execute(statement, params))
+
+    def _many(self, statement: Any, params: Sequence[dict[str, Any]], keys: tuple[str, ...] | None = None) -> None:
+        direct = self.direct()
+        plan = direct.plan(statement, keys) if direct is not None else None
+        if direct is not None and plan is not None:
+            direct.many(plan, params)
+        else:
+            self.connection.execute(statement, params)
 
     # --- businesses --------------------------------------------------------------------------------------------
 
@@ -403,15 +567,13 @@ class Tx:
 
     def due_contacts(self, campaign_id: int, now: datetime, limit: int) -> list[ContactRecord]:
         """Contacts owed an attempt by `now` and not in one, earliest due first."""
-        rows = self.connection.execute(_DUE, {"cid": campaign_id, "now": now, "limit": limit})
-        return [_contact(row) for row in rows]
+        return [_contact(row) for row in self._rows(_DUE, {"cid": campaign_id, "now": now, "limit": limit})]
 
     def contacts_by_id(self, ids: Iterable[int]) -> dict[int, ContactRecord]:
         """Contacts by id."""
         found: dict[int, ContactRecord] = {}
         for chunk in _chunks(sorted(set(ids))):
-            rows = self.connection.execute(_CONTACTS_BY_ID, {"ids": list(chunk)})
-            found.update((row.id, _contact(row)) for row in rows)
+            found.update((row[0], _contact(row)) for row in self._rows(_CONTACTS_BY_ID, {"ids": list(chunk)}))
         return found
 
     def save_contacts(self, changes: Sequence[ContactChange], now: datetime) -> None:
@@ -425,7 +587,7 @@ class Tx:
             statement = _SAVE_CONTACTS[extra_keys] = (
                 update(t.contacts).where(t.contacts.c.id == bindparam("_id")).values(**columns)
             )
-        self.connection.execute(
+        self._many(
             statement,
             [
                 {"_id": contact_id, **state_values(state), **extra, "last_update": now}
@@ -435,7 +597,7 @@ class Tx:
 
     def inflight_count(self, campaign_id: int) -> int:
         """Contacts in an attempt right now."""
-        return int(self.connection.execute(_INFLIGHT_COUNT, {"cid": campaign_id}).scalar_one())
+        return int(self._rows(_INFLIGHT_COUNT, {"cid": campaign_id})[0][0])
 
     def cycle_open(self, campaign_id: int) -> bool:
         """True while any contact is not final, has a follow-up pending, or is in an attempt."""
@@ -472,7 +634,7 @@ class Tx:
 
     def next_due_at(self, campaign_id: int) -> datetime | None:
         """The earliest attempt due among contacts not in one."""
-        value = self.connection.execute(_NEXT_DUE, {"cid": campaign_id}).scalar()
+        value = self._rows(_NEXT_DUE, {"cid": campaign_id})[0][0]
         return t.UTCDateTime().process_result_value(value, self.connection.dialect)
 
     def next_respond_by(self, campaign_id: int) -> datetime | None:
@@ -524,6 +686,15 @@ class Tx:
         """Insert calls, returning their ids in the order given."""
         if not rows:
             return []
+        direct = self.direct()
+        plan = direct.plan(_INSERT_CALLS, tuple(rows[0])) if direct is not None else None
+        if direct is not None and plan is not None:
+            # Row by row on the DBAPI cursor, reading each new id from it.
+            ids_in_order: list[int] = []
+            for row in rows:
+                direct.cursor.execute(plan.sql, direct.values(plan, row))
+                ids_in_order.append(int(direct.cursor.lastrowid))
+            return ids_in_order
         # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
         # can only do row by row.
         self.connection.execute(_INSERT_CALLS, rows)
@@ -545,18 +716,17 @@ class Tx:
         """Calls by their provider id."""
         found: dict[str, CallRecord] = {}
         for chunk in _chunks(sorted(set(provider_ids))):
-            rows = self.connection.execute(_CALLS_BY_PROVIDER_ID, {"provider": provider, "ids": list(chunk)})
-            for row in rows:
-                found[row.provider_call_id] = CallRecord(
-                    id=row.id,
-                    public_id=row.public_id,
-                    campaign_id=row.campaign_id,
-                    contact_id=row.contact_id,
-                    status=row.status,
-                    answered_by=row.answered_by,
-                    started_at=row.started_at,
-                    ended_at=row.ended_at,
-                    follow_up=bool(row.follow_up),
+            for row in self._rows(_CALLS_BY_PROVIDER_ID, {"provider": provider, "ids": list(chunk)}):
+                found[row[9]] = CallRecord(
+                    id=row[0],
+                    public_id=row[1],
+                    campaign_id=row[2],
+                    contact_id=row[3],
+                    status=row[4],
+                    answered_by=row[5],
+                    started_at=row[6],
+                    ended_at=row[7],
+                    follow_up=bool(row[8]),
                 )
         return found
 
@@ -574,7 +744,7 @@ class Tx:
                     .where(t.calls.c.id == bindparam("_id"))
                     .values({key: bindparam(key) for key in keys})
                 )
-            self.connection.execute(statement, params)
+            self._many(statement, params)
 
     # --- messages ----------------------------------------------------------------------------------------------
 
@@ -680,14 +850,6 @@ class Tx:
             unique.setdefault(event.key, event)
         if not unique:
             return []
-        dialect = self.connection.dialect.name
-        statement = _RECORD_EVENTS.get(dialect)
-        if statement is None:
-            statement = _RECORD_EVENTS[dialect] = (
-                _insert(self.connection, t.events)
-                .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
-                .returning(t.events.c.provider, t.events.c.external_id, t.events.c.kind)
-            )
         params = [
             {
                 "provider": event.provider,
@@ -699,6 +861,31 @@ class Tx:
             }
             for event in unique.values()
         ]
+        direct = self.direct()
+        if direct is not None:
+            statement = _RECORD_EVENTS.get("direct")
+            if statement is None:
+                statement = _RECORD_EVENTS["direct"] = sqlite.insert(t.events).on_conflict_do_nothing(
+                    index_elements=["provider", "external_id", "kind"]
+                )
+            plan = direct.plan(statement, tuple(params[0]))
+            if plan is not None:
+                # Row by row: SQLite reports for each row whether it was inserted (1) or already there (0).
+                fresh: list[ProviderEvent] = []
+                cursor = direct.cursor
+                for event, values in zip(unique.values(), params, strict=True):
+                    cursor.execute(plan.sql, direct.values(plan, values))
+                    if cursor.rowcount == 1:
+                        fresh.append(event)
+                return fresh
+        dialect = self.connection.dialect.name
+        statement = _RECORD_EVENTS.get(dialect)
+        if statement is None:
+            statement = _RECORD_EVENTS[dialect] = (
+                _insert(self.connection, t.events)
+                .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
+                .returning(t.events.c.provider, t.events.c.external_id, t.events.c.kind)
+            )
         inserted = {(row[0], row[1], row[2]) for row in self.connection.execute(statement, params)}
         return [event for key, event in unique.items() if key in inserted]
 
