@@ -6,13 +6,27 @@ Batches use executemany; idempotency (events, suppressions) is enforced by uniqu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, false, func, insert, select, true, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Text,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from herald.domain.campaign import CampaignConfig
@@ -160,22 +174,38 @@ def _config(raw: Any) -> CampaignConfig:
     return found
 
 
-def _campaign(row: Row[Any]) -> Campaign:
+_RAW_CONFIGS: dict[str, CampaignConfig] = {}
+
+
+def _config_text(raw: Any) -> CampaignConfig:
+    # The configuration as stored text (the engine's campaigns query): no parsing at all once seen.
+    if not isinstance(raw, str):
+        return _config(raw)
+    found = _RAW_CONFIGS.get(raw)
+    if found is None:
+        if len(_RAW_CONFIGS) >= 1024:
+            _RAW_CONFIGS.clear()
+        found = _RAW_CONFIGS[raw] = _config(json.loads(raw))
+    return found
+
+
+def _campaign(row: Sequence[Any], config: Callable[[Any], CampaignConfig] = _config) -> Campaign:
+    # Positional, in the order of _CAMPAIGN_COLUMNS.
     return Campaign(
-        id=row.id,
-        business_id=row.business_id,
-        business_public_id=row.business_public_id,
-        name=row.name,
-        channel=Channel(row.channel),
-        status=CampaignStatus(row.status),
-        archived=bool(row.archived),
-        config=_config(row.config),
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        cycle_iteration=row.cycle_iteration,
-        cycle_last_iteration_at=row.cycle_last_iteration_at,
-        next_cycle_at=row.next_cycle_at,
+        id=row[0],
+        business_id=row[1],
+        name=row[2],
+        channel=Channel(row[3]),
+        status=CampaignStatus(row[4]),
+        archived=bool(row[5]),
+        config=config(row[6]),
+        created_at=row[7],
+        started_at=row[8],
+        ended_at=row[9],
+        cycle_iteration=row[10],
+        cycle_last_iteration_at=row[11],
+        next_cycle_at=row[12],
+        business_public_id=row[13],
     )
 
 
@@ -187,8 +217,26 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
 # The engine's hot statements are built once with bound parameters: building a Core statement costs more than
 # running a cached one, and the engine runs these every step.
 _c = t.contacts.c
+_STALE = (
+    select(_c.inflight_id)
+    .where(_c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None), _c.lease_expires_at <= bindparam("now"))
+    .scalar_subquery()
+)
+_EXPIRED_CALLS = select(t.calls.c.provider, t.calls.c.provider_call_id).where(
+    t.calls.c.id.in_(_STALE), t.calls.c.campaign_id == bindparam("cid")
+)
+_EXPIRED_MESSAGES = select(t.messages.c.provider, t.messages.c.provider_message_id).where(
+    t.messages.c.id.in_(_STALE), t.messages.c.campaign_id == bindparam("cid")
+)
+_CHANNEL = select(t.campaigns.c.channel).where(t.campaigns.c.id == bindparam("cid"))
 _CAMPAIGNS_BY_STATUS = (
-    select(*_CAMPAIGN_COLUMNS)
+    select(
+        *(
+            type_coerce(column, Text).label(column.name) if column.name == "config" else column
+            for column in t.campaigns.c
+        ),
+        t.businesses.c.public_id.label("business_public_id"),
+    )
     .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
     .where(t.campaigns.c.status.in_(bindparam("statuses", expanding=True)))
     .order_by(t.campaigns.c.id)
@@ -293,20 +341,86 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
             if expanding is not None:
                 return None
             expanding = name
-            expanding_processor = bind.type._cached_bind_processor(dialect)
+            expanding_processor = _bind_processor(bind.type, dialect)
             continue
         if name not in fixed and not bind.required:
             fixed[name] = bind.effective_value
-        processor = bind.type._cached_bind_processor(dialect)
+        processor = _bind_processor(bind.type, dialect)
         if processor is not None:
             processors.append((index, processor))
     results: list[tuple[int, Any]] = []
     if statement.is_select:
         for index, column in enumerate(statement.selected_columns):
-            processor = column.type._cached_result_processor(dialect, None)
+            processor = _result_processor(column.type, dialect)
             if processor is not None:
                 results.append((index, processor))
     return _Plan(compiled.string, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results))
+
+
+def _memoized(processor: Any) -> Any:
+    # The same instants recur across rows and steps (now, now + a delay): convert each one once.
+    cache: dict[Any, Any] = {}
+
+    def process(value: Any) -> Any:
+        if value is None:
+            return None
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            found = cache[value] = processor(value)
+        return found
+
+    return process
+
+
+def _json_bind(processor: Any) -> Any:
+    # Most JSON values the engine writes are empty; their text is the serializer's, worked out once.
+    empty_list, empty_dict = processor([]), processor({})
+
+    def process(value: Any) -> Any:
+        if not value:
+            if type(value) is list:
+                return empty_list
+            if type(value) is dict:
+                return empty_dict
+        return processor(value)
+
+    return process
+
+
+def _json_result(processor: Any) -> Any:
+    if processor("[]") != [] or processor("{}") != {}:
+        return processor
+
+    def process(value: Any) -> Any:
+        if value == "[]":
+            return []
+        if value == "{}":
+            return {}
+        return processor(value)
+
+    return process
+
+
+def _bind_processor(type_: Any, dialect: Any) -> Any:
+    processor = type_._cached_bind_processor(dialect)
+    if processor is not None:
+        if isinstance(type_, t.UTCDateTime):
+            return _memoized(processor)
+        if isinstance(type_, JSON):
+            return _json_bind(processor)
+    return processor
+
+
+def _result_processor(type_: Any, dialect: Any) -> Any:
+    processor = type_._cached_result_processor(dialect, None)
+    if processor is not None:
+        if isinstance(type_, t.UTCDateTime):
+            return _memoized(processor)
+        if isinstance(type_, JSON):
+            return _json_result(processor)
+    return processor
 
 
 def _bucket(size: int) -> int:
@@ -456,8 +570,8 @@ class Tx:
     def campaigns(self, statuses: Iterable[CampaignStatus] | None = None) -> list[Campaign]:
         """Campaigns, oldest first, optionally only those in `statuses`."""
         if statuses is not None:
-            rows = self.connection.execute(_CAMPAIGNS_BY_STATUS, {"statuses": [status.value for status in statuses]})
-            return [_campaign(row) for row in rows]
+            rows = self._rows(_CAMPAIGNS_BY_STATUS, {"statuses": [status.value for status in statuses]})
+            return [_campaign(row, _config_text) for row in rows]
         query = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
         return [_campaign(row) for row in self.connection.execute(query.order_by(t.campaigns.c.id))]
 
@@ -606,25 +720,11 @@ class Tx:
 
     def expired_attempts(self, campaign_id: int, now: datetime) -> list[tuple[str, str, str]]:
         """Attempts whose lease ran out (a worker died, a provider never answered): (subject, provider, external id)."""
-        c = t.contacts.c
-        stale = (
-            select(c.inflight_id)
-            .where(c.campaign_id == campaign_id, c.inflight_id.is_not(None), c.lease_expires_at <= now)
-            .scalar_subquery()
-        )
-        calls = select(t.calls.c.provider, t.calls.c.provider_call_id).where(t.calls.c.id.in_(stale))
-        messages = select(t.messages.c.provider, t.messages.c.provider_message_id).where(
-            t.messages.c.id.in_(stale), t.messages.c.campaign_id == campaign_id
-        )
-        campaign_channel = self.connection.execute(
-            select(t.campaigns.c.channel).where(t.campaigns.c.id == campaign_id)
-        ).scalar_one()
+        params = {"cid": campaign_id, "now": now}
+        (campaign_channel,) = self._rows(_CHANNEL, params)[0]
         if campaign_channel == Channel.PHONE_CALL.value:
-            return [
-                ("call", row[0], row[1])
-                for row in self.connection.execute(calls.where(t.calls.c.campaign_id == campaign_id))
-            ]
-        return [("message", row[0], row[1]) for row in self.connection.execute(messages)]
+            return [("call", row[0], row[1]) for row in self._rows(_EXPIRED_CALLS, params)]
+        return [("message", row[0], row[1]) for row in self._rows(_EXPIRED_MESSAGES, params)]
 
     def next_lease_expiry(self, campaign_id: int) -> datetime | None:
         """When the earliest lease of an attempt in flight runs out."""
