@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Connection,
     Engine,
     Text,
@@ -282,6 +283,7 @@ _INSERT_CALLS = insert(t.calls)
 _CALL_IDS = select(t.calls.c.public_id, t.calls.c.id).where(t.calls.c.public_id.in_(bindparam("ids", expanding=True)))
 _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
 _RECORD_EVENTS: dict[str, Any] = {}
+_EVENT_KEYS = ("provider", "external_id", "kind", "occurred_at", "received_at", "payload")
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
 
 
@@ -406,7 +408,7 @@ def _json_result(processor: Any) -> Any:
 def _bind_processor(type_: Any, dialect: Any) -> Any:
     processor = type_._cached_bind_processor(dialect)
     if processor is not None:
-        if isinstance(type_, t.UTCDateTime):
+        if isinstance(type_, (t.UTCDateTime, Boolean)):
             return _memoized(processor)
         if isinstance(type_, JSON):
             return _json_bind(processor)
@@ -456,6 +458,10 @@ class _Direct:
             rows = [[item[name] if name in item else fixed[name] for name in names] for item in params]
         else:
             rows = [[item[name] for name in names] for item in params]
+        self.many_rows(plan, rows)
+
+    def many_rows(self, plan: _Plan, rows: list[list[Any]]) -> None:
+        """Run `plan` once per row of values given in its parameter order (processed in place)."""
         for index, processor in plan.processors:
             for row in rows:
                 row[index] = processor(row[index])
@@ -610,8 +616,7 @@ class Tx:
             return {row[0] for row in self.connection.execute(query)}
         found: set[str] = set()
         for chunk in _chunks(list(numbers)):
-            rows = self.connection.execute(_SUPPRESSED_AMONG, {"bid": business_id, "numbers": list(chunk)})
-            found.update(row[0] for row in rows)
+            found.update(row[0] for row in self._rows(_SUPPRESSED_AMONG, {"bid": business_id, "numbers": list(chunk)}))
         return found
 
     def add_contacts(self, campaign_id: int, contacts: Sequence[NewContact], now: datetime) -> tuple[int, int]:
@@ -701,6 +706,39 @@ class Tx:
             statement = _SAVE_CONTACTS[extra_keys] = (
                 update(t.contacts).where(t.contacts.c.id == bindparam("_id")).values(**columns)
             )
+        direct = self.direct()
+        plan = direct.plan(statement) if direct is not None else None
+        if (
+            direct is not None
+            and plan is not None
+            and plan.names == (*_STATE_COLUMNS, *extra_keys, "last_update", "_id")
+        ):
+            # Rows straight in the statement's parameter order.
+            direct.many_rows(
+                plan,
+                [
+                    [
+                        state.status.value,
+                        state.retries,
+                        state.failed_retries,
+                        state.final,
+                        state.due_at,
+                        state.respond_by,
+                        state.follow_up,
+                        state.follow_up_attempts,
+                        state.calls,
+                        state.billed_seconds,
+                        sorted(state.tags),
+                        dict(state.extracted),
+                        state.opted_out,
+                        *(extra[key] for key in extra_keys),
+                        now,
+                        contact_id,
+                    ]
+                    for contact_id, state, extra in changes
+                ],
+            )
+            return
         self._many(
             statement,
             [
@@ -950,6 +988,38 @@ class Tx:
             unique.setdefault(event.key, event)
         if not unique:
             return []
+        direct = self.direct()
+        if direct is not None:
+            statement = _RECORD_EVENTS.get("direct")
+            if statement is None:
+                statement = _RECORD_EVENTS["direct"] = sqlite.insert(t.events).on_conflict_do_nothing(
+                    index_elements=["provider", "external_id", "kind"]
+                )
+            plan = direct.plan(statement, _EVENT_KEYS)
+            if plan is not None and plan.names == _EVENT_KEYS:
+                rows = [
+                    [
+                        event.provider,
+                        event.external_id,
+                        event.kind,
+                        event.occurred_at,
+                        now,
+                        {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+                    ]
+                    for event in unique.values()
+                ]
+                for index, processor in plan.processors:
+                    for row in rows:
+                        row[index] = processor(row[index])
+                # Row by row: SQLite reports for each row whether it was inserted (1) or already there (0).
+                fresh: list[ProviderEvent] = []
+                cursor = direct.cursor
+                sql = plan.sql
+                for event, row in zip(unique.values(), rows, strict=True):
+                    cursor.execute(sql, row)
+                    if cursor.rowcount == 1:
+                        fresh.append(event)
+                return fresh
         params = [
             {
                 "provider": event.provider,
@@ -961,23 +1031,6 @@ class Tx:
             }
             for event in unique.values()
         ]
-        direct = self.direct()
-        if direct is not None:
-            statement = _RECORD_EVENTS.get("direct")
-            if statement is None:
-                statement = _RECORD_EVENTS["direct"] = sqlite.insert(t.events).on_conflict_do_nothing(
-                    index_elements=["provider", "external_id", "kind"]
-                )
-            plan = direct.plan(statement, tuple(params[0]))
-            if plan is not None:
-                # Row by row: SQLite reports for each row whether it was inserted (1) or already there (0).
-                fresh: list[ProviderEvent] = []
-                cursor = direct.cursor
-                for event, values in zip(unique.values(), params, strict=True):
-                    cursor.execute(plan.sql, direct.values(plan, values))
-                    if cursor.rowcount == 1:
-                        fresh.append(event)
-                return fresh
         dialect = self.connection.dialect.name
         statement = _RECORD_EVENTS.get(dialect)
         if statement is None:
