@@ -39,6 +39,7 @@ CALL_KINDS = frozenset(status.value for status in CallStatus)
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
 TIMER_PROVIDER = "herald"
 RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
+_CALL_STATUSES = {status.value: status for status in CallStatus}
 BATCH_WALL_SECONDS = 0.25
 LEASE_CHECK_EVERY = timedelta(minutes=1)
 
@@ -245,8 +246,8 @@ class Engine:
             call = calls.get(event.external_id)
             if call is None or event.kind not in CALL_KINDS:
                 continue
-            status = CallStatus(event.kind)
-            if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK[CallStatus(call.status)]:
+            status = _CALL_STATUSES[event.kind]
+            if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK[_CALL_STATUSES.get(call.status) or CallStatus(call.status)]:
                 continue  # late, repeated or out of order: a call never moves backwards
             call.status = status.value
             call.values["status"] = status.value
@@ -276,7 +277,7 @@ class Engine:
                 follow_up_at=_parse_time(data.get("follow_up_at")),
             )
             result = CallResult(
-                status=CallStatus(call.status),
+                status=_CALL_STATUSES[call.status],
                 answered_by=AnsweredBy(call.answered_by) if call.answered_by else None,
                 duration=int(call.values.get("duration", 0)),
                 conversation=conversation,

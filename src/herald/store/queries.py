@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -127,6 +127,9 @@ _CONTACT_COLUMNS = [
 ]
 
 
+_CONTACT_STATUSES = {status.value: status for status in ContactStatus}
+
+
 def _contact(row: Sequence[Any]) -> ContactRecord:
     # Positional, in the order of _CONTACT_COLUMNS (SQLAlchemy rows and DBAPI rows alike).
     return ContactRecord(
@@ -138,7 +141,7 @@ def _contact(row: Sequence[Any]) -> ContactRecord:
         external_id=row[5],
         input_variables=dict(row[6] or {}),
         state=ContactState(
-            status=ContactStatus(row[10]),
+            status=_CONTACT_STATUSES.get(row[10]) or ContactStatus(row[10]),
             retries=row[11],
             failed_retries=row[12],
             final=bool(row[13]),
@@ -405,9 +408,23 @@ def _json_result(processor: Any) -> Any:
     return process
 
 
+def _sqlite_instant(processor: Any) -> Any:
+    # SQLite stores UTCDateTime as "YYYY-MM-DD HH:MM:SS.ffffff" of the naive UTC time: for a UTC-aware value that
+    # is its naive isoformat (plus zero microseconds when it has none); anything else takes SQLAlchemy's way.
+    def process(value: Any) -> Any:
+        if value is not None and value.tzinfo is UTC:
+            text = value.replace(tzinfo=None).isoformat(" ")
+            return text if value.microsecond else text + ".000000"
+        return processor(value)
+
+    return process
+
+
 def _bind_processor(type_: Any, dialect: Any) -> Any:
     processor = type_._cached_bind_processor(dialect)
     if processor is not None:
+        if isinstance(type_, t.UTCDateTime) and dialect.name == "sqlite":
+            return _memoized(_sqlite_instant(processor))
         if isinstance(type_, (t.UTCDateTime, Boolean)):
             return _memoized(processor)
         if isinstance(type_, JSON):
