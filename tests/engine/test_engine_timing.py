@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from herald.domain.campaign import parse_campaign
@@ -15,6 +19,7 @@ from herald.engine.clock import VirtualClock
 from herald.engine.runner import Engine
 from herald.ids import IdFactory
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, StartResult
+from herald.providers.simulator import Simulator
 from herald.store import schema as t
 from herald.store.queries import NewContact, Store
 
@@ -112,3 +117,115 @@ def test_expired_leases_fail_the_attempt_and_follow_the_failed_rule(store: Store
     assert provider.started == 6  # first try + one failed retry each
     assert set(calls) == {("failed", "lease_expired")}
     assert statuses == {"failed": 3}
+
+
+LOCAL_NUMBERS = {
+    "America/New_York": [f"+1212736{3100 + i}" for i in range(4)],
+    "America/Los_Angeles": [f"+1310825{4000 + i}" for i in range(4)],
+    "America/Mexico_City": phone_numbers(4),
+}
+TOLL_FREE = "+18002752273"  # many zones: the campaign's zone applies
+
+
+def _first_calls(store: Store, campaign_id: int) -> dict[str, datetime]:
+    with store.tx() as tx:
+        rows = tx.connection.execute(
+            select(t.contacts.c.contact, t.calls.c.created_at)
+            .join(t.calls, t.calls.c.contact_id == t.contacts.c.id)
+            .where(t.contacts.c.campaign_id == campaign_id)
+            .order_by(t.calls.c.id)
+        ).all()
+    first: dict[str, datetime] = {}
+    for number, created in rows:
+        first.setdefault(number, t.UTCDateTime().process_result_value(created, None))  # type: ignore[arg-type]
+    return first
+
+
+def test_local_time_calls_each_contact_in_its_own_hours(store: Store, campaign: CampaignFactory) -> None:
+    hours = {"startTime": "09:00", "stopTime": "17:00", "active": True}
+    numbers = [n for group in LOCAL_NUMBERS.values() for n in group] + [TOLL_FREE]
+    campaign_id, engine = campaign(
+        numbers=numbers,
+        retries=0,
+        local_time=True,
+        scheduling={day: hours for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    )
+    engine.run()
+    first = _first_calls(store, campaign_id)
+    assert set(first) == set(numbers)
+    for zone_name, group in LOCAL_NUMBERS.items():
+        for number in group:
+            local = first[number].astimezone(ZoneInfo(zone_name))
+            assert 9 <= local.hour < 17, (number, local)
+    # START is 09:00 in Mexico City, 10:00 in New York and 07:00 in Los Angeles: only Los Angeles waits.
+    assert all(first[n] == START for n in LOCAL_NUMBERS["America/New_York"] + LOCAL_NUMBERS["America/Mexico_City"])
+    assert all(first[n] == START + timedelta(hours=2) for n in LOCAL_NUMBERS["America/Los_Angeles"])
+    assert first[TOLL_FREE] == START
+
+
+def test_without_local_time_the_campaign_zone_rules(store: Store, campaign: CampaignFactory) -> None:
+    hours = {"startTime": "09:00", "stopTime": "17:00", "active": True}
+    numbers = LOCAL_NUMBERS["America/Los_Angeles"]
+    campaign_id, engine = campaign(
+        numbers=numbers, retries=0, scheduling={day: hours for day in ("mon", "tue", "wed", "thu", "fri")}
+    )
+    engine.run()
+    assert set(_first_calls(store, campaign_id).values()) == {START}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    picks=st.lists(st.sampled_from([*LOCAL_NUMBERS, "toll-free"]), min_size=1, max_size=10),
+    opens=st.integers(0, 20),
+    length=st.integers(1, 6),
+    retries=st.integers(0, 2),
+    concurrency=st.integers(1, 6),
+    seed=st.integers(0, 1000),
+)
+def test_local_time_never_calls_outside_the_contacts_hours(
+    picks: list[str], opens: int, length: int, retries: int, concurrency: int, seed: int
+) -> None:
+    numbers: list[str] = []
+    zones: dict[str, ZoneInfo] = {}
+    for index, pick in enumerate(picks):
+        number = TOLL_FREE if pick == "toll-free" else LOCAL_NUMBERS[pick][0][:-2] + f"{index:02d}"
+        zones[number] = MX if pick == "toll-free" else ZoneInfo(pick)
+        numbers.append(number)
+    numbers = list(dict.fromkeys(numbers))
+    hours = {"startTime": f"{opens:02d}:00", "stopTime": f"{opens + length:02d}:00", "active": True}
+    options = {"conversation": {"follow_up_rate": 0}}
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store.open(f"sqlite:///{Path(folder) / 'h.db'}")
+        try:
+            clock = VirtualClock(START)
+            ids = IdFactory(seed)
+            config = parse_campaign(
+                {
+                    "name": "L",
+                    "channel": "phone_call",
+                    "agent": AGENT,
+                    "retries": retries,
+                    "retry_delay_minutes": 45,
+                    "concurrency_limit": concurrency,
+                    "local_time": True,
+                    "provider_options": options,
+                    "scheduling": {day: hours for day in ("mon", "wed", "fri")},
+                }
+            )
+            campaign_id = create_campaign(store, config, START, ids)
+            add_contacts(store, campaign_id, [NewContact(n, "x", "") for n in numbers], START)
+            act(store, campaign_id, "activate", START)
+            Engine(store, Simulator(seed), clock, ids).run()
+            with store.tx() as tx:
+                assert tx.campaign(campaign_id).status is CampaignStatus.FINISHED
+                rows = tx.connection.execute(
+                    select(t.contacts.c.contact, t.calls.c.created_at).join(
+                        t.calls, t.calls.c.contact_id == t.contacts.c.id
+                    )
+                ).all()
+        finally:
+            store.close()
+    assert {number for number, _ in rows} == set(numbers)
+    for number, created in rows:
+        local = t.UTCDateTime().process_result_value(created, None).astimezone(zones[number])  # type: ignore[union-attr]
+        assert local.strftime("%a") in ("Mon", "Wed", "Fri") and opens <= local.hour < opens + length, (number, local)

@@ -100,6 +100,11 @@ def _follow_up_due(at: datetime, window: Schedule | None, zone: ZoneInfo) -> dat
     return next_open(window, zone, at)
 
 
+def wait_until(state: ContactState, opening: datetime) -> ContactState:
+    """A contact due while its own hours are closed (`local_time`): it waits for them to open."""
+    return replace(state, due_at=opening)
+
+
 def dispatch(state: ContactState) -> ContactState:
     """A contact leased for an attempt: `sending`, unless it is a follow-up of a finished conversation."""
     if state.follow_up and state.final:

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from herald.domain import rules
 from herald.domain.billing import billed_seconds
@@ -42,6 +43,9 @@ RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
 _CALL_STATUSES = {status.value: status for status in CallStatus}
 BATCH_WALL_SECONDS = 0.25
 LEASE_CHECK_EVERY = timedelta(minutes=1)
+
+# A weekly schedule that never opens in UTC opens in no zone at all, so UTC answers "does it ever open?".
+UTC_ZONE = ZoneInfo("UTC")
 
 
 def _connectly_ts(at: datetime) -> str:
@@ -205,7 +209,11 @@ class Engine:
                 continue
             due = tx.next_due_at(campaign.id)
             if due is not None:
-                opening = next_open(context.window, context.zone, max(due, now))
+                if context.local_time:
+                    # Each contact keeps its own hours: dispatch moves the closed ones to their opening.
+                    opening = max(due, now) if next_open(context.window, UTC_ZONE, now) is not None else None
+                else:
+                    opening = next_open(context.window, context.zone, max(due, now))
                 if opening is not None:
                     if campaign.channel is Channel.WHATSAPP and self._daily_room(tx, context, now) <= 0:
                         opening = max(opening, context.next_local_day(now))
@@ -291,7 +299,7 @@ class Engine:
                 context.billing,
                 event.occurred_at,
                 context.follow_up_window,
-                context.zone,
+                context.zone_for(record.contact),
             )
             changes.append((record.id, state, {"inflight_id": None, "lease_expires_at": None}))
         tx.save_contacts(changes, now)
@@ -493,14 +501,8 @@ class Engine:
         if campaign.channel is Channel.WHATSAPP:
             room = min(room, self._daily_room(tx, context, now))
         leased: list[ContactRecord] = []
-        if room > 0 and next_open(context.window, context.zone, now) == now:
-            due = tx.due_contacts(campaign.id, now, room)
-            suppressed = (
-                tx.suppressed_numbers(campaign.business_id, [record.contact for record in due]) if due else set()
-            )
-            closed: list[ContactChange] = [(r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed]
-            tx.save_contacts(closed, now)
-            leased = [record for record in due if record.contact not in suppressed]
+        if room > 0 and (context.local_time or next_open(context.window, context.zone, now) == now):
+            leased = self._lease(tx, context, room, now)
         if leased:
             self.stats.attempts += len(leased)
             if campaign.channel is Channel.PHONE_CALL:
@@ -512,6 +514,47 @@ class Engine:
             # Only with nothing in flight and nothing started can a cycle have ended.
             return self._end_cycle_if_done(tx, context, now)
         return context
+
+    def _lease(self, tx: Tx, context: CampaignContext, room: int, now: datetime) -> list[ContactRecord]:
+        """Up to `room` due contacts to attempt now. Opted-out numbers are closed instead; with `local_time`, a
+        contact whose own hours are closed waits for them and its place goes to the next one due."""
+        campaign = context.campaign
+        leased: list[ContactRecord] = []
+        taken: set[int] = set()
+        while len(leased) < room:
+            # Leased contacts stay due until their attempts start, and they come first: skip them on a refetch.
+            due = [record for record in tx.due_contacts(campaign.id, now, room) if record.id not in taken]
+            suppressed = (
+                tx.suppressed_numbers(campaign.business_id, [record.contact for record in due]) if due else set()
+            )
+            changes: list[ContactChange] = [
+                (r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed
+            ]
+            ready = [record for record in due if record.contact not in suppressed]
+            waiting = 0
+            if context.local_time and context.window is not None:
+                before = len(changes)
+                ready = self._within_local_hours(context, ready, changes, now)
+                waiting = len(changes) - before
+            tx.save_contacts(changes, now)
+            leased.extend(ready)
+            taken.update(record.id for record in ready)
+            if not waiting:
+                break
+        return leased
+
+    def _within_local_hours(
+        self, context: CampaignContext, due: Sequence[ContactRecord], changes: list[ContactChange], now: datetime
+    ) -> list[ContactRecord]:
+        """The contacts whose own hours are open now; the others are moved to their next opening in `changes`."""
+        ready: list[ContactRecord] = []
+        for record in due:
+            opening = next_open(context.window, context.zone_for(record.contact), now)
+            if opening == now:
+                ready.append(record)
+            elif opening is not None:
+                changes.append((record.id, rules.wait_until(record.state, opening), {}))
+        return ready
 
     def _start_calls(self, tx: Tx, context: CampaignContext, leased: Sequence[ContactRecord], now: datetime) -> None:
         campaign = context.campaign
