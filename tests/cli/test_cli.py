@@ -84,6 +84,26 @@ def test_full_phone_workflow(herald: CliRunner, tmp_path: Path) -> None:
     assert [c["status"] for c in listed] == ["finished"]
 
 
+def test_reimport_with_update_overwrites_across_store_chunks(herald: CliRunner, tmp_path: Path) -> None:
+    # More rows than the store writes per chunk (10,000), so new and updated rows straddle chunk boundaries.
+    _ok(herald, "campaign", "create", str(REPO / "examples" / "collections.yaml"))
+    numbers = [f"55{index:08d}" for index in range(10_050)]
+    first = tmp_path / "first.csv"
+    first.write_text("contact,name,context\n" + "".join(f"{n},Old {n},c\n" for n in numbers[:10_020]), "utf-8")
+    assert json.loads(_ok(herald, "contacts", "import", "1", str(first), "--json"))["added"] == 10_020
+    second = tmp_path / "second.csv"
+    second.write_text("contact,name,context\n" + "".join(f"{n},New {n},d\n" for n in numbers[9_990:]), "utf-8")
+    report = json.loads(_ok(herald, "contacts", "import", "1", str(second), "--if-duplicate", "update", "--json"))
+    assert (report["added"], report["updated"], report["rejected"]) == (30, 30, 0)
+    _ok(herald, "export", "1", "contacts", "-o", str(tmp_path / "out.csv"))
+    rows = (tmp_path / "out.csv").read_bytes().decode("utf-8").split("\r\n")[1:-1]
+    names = {row.split(",")[3]: row.split(",")[4] for row in rows}
+    assert len(names) == 10_050
+    assert names["+52" + numbers[0]] == "Old " + numbers[0]
+    assert names["+52" + numbers[9_989]] == "Old " + numbers[9_989]
+    assert all(names["+52" + n] == "New " + n for n in numbers[9_990:])
+
+
 def test_invalid_transition_is_refused_with_valid_targets(herald: CliRunner) -> None:
     _ok(herald, "campaign", "create", str(REPO / "examples" / "collections.yaml"))
     result = herald.invoke(app, ["campaign", "resume", "1", "--json"])

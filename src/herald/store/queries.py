@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -216,6 +217,27 @@ def _campaign(row: Sequence[Any], config: Callable[[Any], CampaignConfig] = _con
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+_IMPORT_CHUNK = 10_000
+_INSERT_CONTACT = insert(t.contacts)
+_UPDATE_IMPORTED = (
+    update(t.contacts)
+    .where(and_(t.contacts.c.campaign_id == bindparam("_campaign"), t.contacts.c.contact == bindparam("_contact")))
+    .values(
+        name=bindparam("name"),
+        context=bindparam("context"),
+        external_id=bindparam("external_id"),
+        input_variables=bindparam("input_variables"),
+        last_update=bindparam("last_update"),
+    )
+)
 
 
 # The engine's hot statements are built once with bound parameters: building a Core statement costs more than
@@ -636,55 +658,50 @@ class Tx:
             found.update(row[0] for row in self._rows(_SUPPRESSED_AMONG, {"bid": business_id, "numbers": list(chunk)}))
         return found
 
-    def add_contacts(self, campaign_id: int, contacts: Sequence[NewContact], now: datetime) -> tuple[int, int]:
-        """Insert new contacts (queued, due now) and overwrite those marked `update`; returns (added, updated)."""
-        new = [item for item in contacts if not item.update]
-        updates = [item for item in contacts if item.update]
-        if new:
-            base = {**state_values(ContactState(due_at=now)), "attempts_in_cycle": 0}
-            self.connection.execute(
-                insert(t.contacts),
-                [
-                    {
-                        **base,
-                        "campaign_id": campaign_id,
-                        "contact": item.contact,
-                        "name": item.name,
-                        "context": item.context,
-                        "external_id": item.external_id,
-                        "input_variables": item.input_variables or {},
-                        "override_agent_name": item.override_agent_name,
-                        "override_agent_voice_id": item.override_agent_voice_id,
-                        "last_update": now,
-                        "created_at": now,
-                    }
-                    for item in new
-                ],
-            )
-        if updates:
-            self.connection.execute(
-                update(t.contacts)
-                .where(and_(t.contacts.c.campaign_id == campaign_id, t.contacts.c.contact == bindparam("_contact")))
-                .values(
-                    name=bindparam("name"),
-                    context=bindparam("context"),
-                    external_id=bindparam("external_id"),
-                    input_variables=bindparam("input_variables"),
-                    last_update=bindparam("last_update"),
-                ),
-                [
-                    {
-                        "_contact": item.contact,
-                        "name": item.name,
-                        "context": item.context,
-                        "external_id": item.external_id,
-                        "input_variables": item.input_variables or {},
-                        "last_update": now,
-                    }
-                    for item in updates
-                ],
-            )
-        return len(new), len(updates)
+    def add_contacts(self, campaign_id: int, contacts: Iterable[NewContact], now: datetime) -> tuple[int, int]:
+        """Insert new contacts (queued, due now) and overwrite those marked `update`; returns (added, updated).
+
+        `contacts` is consumed in chunks, so an import of millions of rows never holds all their parameters at once.
+        """
+        base = {**state_values(ContactState(due_at=now)), "attempts_in_cycle": 0, "campaign_id": campaign_id}
+        added = updated = 0
+        for chunk in _batched(contacts, _IMPORT_CHUNK):
+            new = [
+                {
+                    **base,
+                    "contact": item.contact,
+                    "name": item.name,
+                    "context": item.context,
+                    "external_id": item.external_id,
+                    "input_variables": item.input_variables or {},
+                    "override_agent_name": item.override_agent_name,
+                    "override_agent_voice_id": item.override_agent_voice_id,
+                    "last_update": now,
+                    "created_at": now,
+                }
+                for item in chunk
+                if not item.update
+            ]
+            updates = [
+                {
+                    "_contact": item.contact,
+                    "_campaign": campaign_id,
+                    "name": item.name,
+                    "context": item.context,
+                    "external_id": item.external_id,
+                    "input_variables": item.input_variables or {},
+                    "last_update": now,
+                }
+                for item in chunk
+                if item.update
+            ]
+            if new:
+                self._many(_INSERT_CONTACT, new, tuple(new[0]))
+            if updates:
+                self._many(_UPDATE_IMPORTED, updates)
+            added += len(new)
+            updated += len(updates)
+        return added, updated
 
     def contact_count(self, campaign_id: int) -> int:
         """How many contacts the campaign has."""
