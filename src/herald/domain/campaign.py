@@ -27,6 +27,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _check_window(start_text: str, stop_text: str, active: bool) -> None:
+    # Refused here rather than at dispatch: a window that can never open would leave a campaign waiting forever.
+    start, stop = parse_hhmm(start_text), parse_hhmm(stop_text)
+    if start is None:
+        raise ValueError("startTime cannot be 24:00")
+    if active and stop is not None and stop <= start:
+        raise ValueError(
+            f"stopTime {stop_text} must be after startTime {start_text} (a window ends by 24:00 of its own day)"
+        )
+
+
 class ScheduleDay(_Model):
     """One weekday of a schedule, `HH:MM` local times as in Altur's `CampaignScheduleDay`."""
 
@@ -34,17 +45,15 @@ class ScheduleDay(_Model):
     stopTime: str = "24:00"  # Altur's field name
     active: bool = True
 
-    @field_validator("startTime", "stopTime")
-    @classmethod
-    def _hhmm(cls, value: str) -> str:
-        parse_hhmm(value)
-        return value
+    @model_validator(mode="after")
+    def _times(self) -> ScheduleDay:
+        _check_window(self.startTime, self.stopTime, self.active)
+        return self
 
     def window(self) -> DayWindow:
         """The pure scheduling form of this day."""
         start = parse_hhmm(self.startTime)
-        if start is None:
-            raise ValueError("startTime cannot be 24:00")
+        assert start is not None  # _check_window refused "24:00"
         return DayWindow(start=start, stop=parse_hhmm(self.stopTime), active=self.active)
 
 
@@ -58,6 +67,12 @@ class ScheduleConfig(_Model):
     fri: ScheduleDay | None = None
     sat: ScheduleDay | None = None
     sun: ScheduleDay | None = None
+
+    @model_validator(mode="after")
+    def _opens(self) -> ScheduleConfig:
+        if not any(day is not None and day.active for day in (getattr(self, name) for name in WEEKDAYS)):
+            raise ValueError("the schedule has no active day, so it would never open")
+        return self
 
     def windows(self) -> Schedule:
         """The pure scheduling form of this schedule."""
@@ -138,6 +153,13 @@ class FollowUpPolicy(_Model):
         "sat",
     )
     max_retries: int = Field(default=1, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _times(self) -> FollowUpPolicy:
+        _check_window(self.startTime, self.stopTime, self.enabled)
+        if self.enabled and not self.days:
+            raise ValueError("follow-ups need at least one day")
+        return self
 
     def windows(self) -> Schedule:
         """The follow-up window as a schedule."""
