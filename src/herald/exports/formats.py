@@ -71,24 +71,37 @@ def contact_rows(tx: Tx, campaign: Campaign, results_only: bool = False) -> Iter
     phone = campaign.channel is Channel.PHONE_CALL
     tags = campaign.config.agent.tags
     fields = campaign.config.agent.field_names
-    for row in tx.stream_contacts(campaign.id):
-        extracted = row.extracted or {}
+    for (
+        external_id,
+        contact,
+        contact_name,
+        context,
+        status,
+        retries,
+        calls,
+        billed,
+        last_update,
+        follow_up,
+        row_tags,
+        extracted,
+    ) in tx.stream_contacts(campaign.id):
+        extracted = extracted or {}
         if results_only and not any(str(extracted.get(field, "")) != "" for field in fields):
             continue
         yield [
             name,
             date,
-            row.external_id or "",
-            row.contact,
-            row.name,
-            row.context,
-            row.status,
-            str(row.retries),
-            str(row.calls) if phone else "",
-            format_mmss(row.billed_seconds) if phone else "",
-            local(row.last_update),
-            _bool(bool(row.follow_up)),
-            *_dynamic(tags, fields, row.tags, extracted),
+            external_id or "",
+            contact,
+            contact_name,
+            context,
+            status,
+            str(retries),
+            str(calls) if phone else "",
+            format_mmss(billed) if phone else "",
+            local(last_update),
+            _bool(bool(follow_up)),
+            *_dynamic(tags, fields, row_tags, extracted),
         ]
 
 
@@ -101,47 +114,79 @@ def call_rows(
     date = campaign.created_at.astimezone(local.zone).strftime("%Y-%m-%d")
     tags = campaign.config.agent.tags
     fields = campaign.config.agent.field_names
-    for row in tx.stream_calls(campaign.id, answered_by="human" if recordings_only else None):
-        ended = [row.ended_by, row.ended_reason] if layout == "2026-07" else []
+    classic = layout != "2026-07"
+    for (
+        public_id,
+        number_to,
+        contact_name,
+        call_type,
+        status,
+        answered_by,
+        created_at,
+        started_at,
+        ended_at,
+        ended_by,
+        ended_reason,
+        duration,
+        billed,
+        recording_url,
+        row_tags,
+        extracted,
+    ) in tx.stream_calls(campaign.id, answered_by="human" if recordings_only else None):
         yield [
             name,
             date,
-            row.public_id,
-            row.number_to,
-            row.contact_name,
-            row.type,
-            row.status,
-            row.answered_by or "",
-            local(row.created_at),
-            local(row.started_at),
-            local(row.ended_at),
-            *ended,
-            format_mmss(row.duration),
-            format_mmss(row.billed_seconds),
-            row.recording_url,
-            *_dynamic(tags, fields, row.tags, row.extracted),
+            public_id,
+            number_to,
+            contact_name,
+            call_type,
+            status,
+            answered_by or "",
+            local(created_at),
+            local(started_at),
+            local(ended_at),
+            *(() if classic else (ended_by, ended_reason)),
+            format_mmss(duration),
+            format_mmss(billed),
+            recording_url,
+            *_dynamic(tags, fields, row_tags, extracted),
         ]
 
 
 def sendout_rows(tx: Tx, campaign: Campaign) -> Iterator[list[str]]:
     """Rows of the Connectly sendout export: one per contact per send wave."""
-    for row in tx.stream_messages(campaign.id):
+    for (
+        external_id,
+        contact,
+        sendout_id,
+        session_id,
+        sent_at,
+        delivered_at,
+        read_at,
+        opt_out_at,
+        error_code,
+        error_msg,
+        button_clicks,
+        link_clicks,
+        input_variables,
+        output_variables,
+    ) in tx.stream_messages(campaign.id):
         yield [
-            row.external_id or row.contact,
+            external_id or contact,
             campaign.business_public_id,
             campaign.name,
-            row.sendout_id,
-            row.session_id,
-            _utc_micro(row.sent_at),
-            _utc_micro(row.delivered_at),
-            _utc_micro(row.read_at),
-            _utc_micro(row.opt_out_at),
-            row.error_code,
-            row.error_msg,
-            _json(row.button_clicks),
-            _json(row.link_clicks),
-            _json(row.input_variables),
-            _json(row.output_variables),
+            sendout_id,
+            session_id,
+            _utc_micro(sent_at),
+            _utc_micro(delivered_at),
+            _utc_micro(read_at),
+            _utc_micro(opt_out_at),
+            error_code,
+            error_msg,
+            _json(button_clicks),
+            _json(link_clicks),
+            _json(input_variables),
+            _json(output_variables),
         ]
 
 

@@ -226,6 +226,73 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 _IMPORT_CHUNK = 10_000
+
+# The export queries (SPEC §7): their rows are positional, in these column orders.
+_STREAM_BATCH = 5000
+_k = t.calls.c
+_m = t.messages.c
+STREAM_CONTACT_COLUMNS = (
+    "external_id",
+    "contact",
+    "name",
+    "context",
+    "status",
+    "retries",
+    "calls",
+    "billed_seconds",
+    "last_update",
+    "follow_up",
+    "tags",
+    "extracted",
+)
+_STREAM_CONTACTS = (
+    select(*(t.contacts.c[name] for name in STREAM_CONTACT_COLUMNS))
+    .where(t.contacts.c.campaign_id == bindparam("cid"))
+    .order_by(t.contacts.c.id)
+)
+_CALL_SELECT = select(
+    _k.public_id,
+    t.contacts.c.contact.label("number_to"),
+    t.contacts.c.name.label("contact_name"),
+    _k.type,
+    _k.status,
+    _k.answered_by,
+    _k.created_at,
+    _k.started_at,
+    _k.ended_at,
+    _k.ended_by,
+    _k.ended_reason,
+    _k.duration,
+    _k.billed_seconds,
+    _k.recording_url,
+    _k.tags,
+    _k.extracted,
+).join(t.contacts, t.contacts.c.id == _k.contact_id)
+_STREAM_CALLS = _CALL_SELECT.where(_k.campaign_id == bindparam("cid")).order_by(_k.id)
+_STREAM_CALLS_ANSWERED_BY = _CALL_SELECT.where(
+    _k.campaign_id == bindparam("cid"), _k.answered_by == bindparam("answered_by")
+).order_by(_k.id)
+_MESSAGE_SELECT = (
+    select(
+        t.contacts.c.external_id,
+        t.contacts.c.contact,
+        t.sendouts.c.public_id.label("sendout_id"),
+        _m.session_id,
+        _m.sent_at,
+        _m.delivered_at,
+        _m.read_at,
+        _m.opt_out_at,
+        _m.error_code,
+        _m.error_msg,
+        _m.button_clicks,
+        _m.link_clicks,
+        _m.input_variables,
+        _m.output_variables,
+    )
+    .join(t.contacts, t.contacts.c.id == _m.contact_id)
+    .join(t.sendouts, t.sendouts.c.id == _m.sendout_id)
+)
+_STREAM_MESSAGES = _MESSAGE_SELECT.where(_m.campaign_id == bindparam("cid")).order_by(_m.id)
 _INSERT_CONTACT = insert(t.contacts)
 _UPDATE_IMPORTED = (
     update(t.contacts)
@@ -1082,85 +1149,42 @@ class Tx:
 
     # --- exports (streamed) ------------------------------------------------------------------------------------
 
-    def stream_contacts(self, campaign_id: int) -> Iterator[Any]:
-        """Every contact row of a campaign in id order, fetched in batches."""
-        c = t.contacts.c
-        query = (
-            select(
-                c.external_id,
-                c.contact,
-                c.name,
-                c.context,
-                c.status,
-                c.retries,
-                c.calls,
-                c.billed_seconds,
-                c.last_update,
-                c.follow_up,
-                c.tags,
-                c.extracted,
-            )
-            .where(c.campaign_id == campaign_id)
-            .order_by(c.id)
-        )
-        yield from self.connection.execution_options(yield_per=5000).execute(query)
+    def _stream(self, statement: Any, params: dict[str, Any]) -> Iterator[Sequence[Any]]:
+        """Rows of a read-only query, fetched in batches (positional; memory flat in the number of rows)."""
+        direct = self.direct()
+        plan = direct.plan(statement) if direct is not None else None
+        if direct is None or plan is None:
+            yield from self.connection.execution_options(yield_per=_STREAM_BATCH).execute(statement, params)
+            return
+        # Exports run millions of rows: the DBAPI cursor with the plan's cached conversions skips SQLAlchemy's
+        # per-row work. A cursor of its own, because the shared one may run other statements while this is read.
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(plan.sql, direct.values(plan, params))
+            results = plan.results
+            while batch := cursor.fetchmany(_STREAM_BATCH):
+                for raw in batch:
+                    row = list(raw)
+                    for index, processor in results:
+                        row[index] = processor(row[index])
+                    yield row
+        finally:
+            cursor.close()
 
-    def stream_calls(self, campaign_id: int, answered_by: str | None = None) -> Iterator[Any]:
-        """Every call of a campaign (optionally only those answered by `answered_by`) in id order."""
-        k = t.calls.c
-        query = (
-            select(
-                k.public_id,
-                t.contacts.c.contact.label("number_to"),
-                t.contacts.c.name.label("contact_name"),
-                k.type,
-                k.status,
-                k.answered_by,
-                k.created_at,
-                k.started_at,
-                k.ended_at,
-                k.ended_by,
-                k.ended_reason,
-                k.duration,
-                k.billed_seconds,
-                k.recording_url,
-                k.tags,
-                k.extracted,
-            )
-            .join(t.contacts, t.contacts.c.id == k.contact_id)
-            .where(k.campaign_id == campaign_id)
-            .order_by(k.id)
-        )
-        if answered_by is not None:
-            query = query.where(k.answered_by == answered_by)
-        yield from self.connection.execution_options(yield_per=5000).execute(query)
+    def stream_contacts(self, campaign_id: int) -> Iterator[Sequence[Any]]:
+        """Every contact row of a campaign in id order, as `STREAM_CONTACT_COLUMNS`."""
+        return self._stream(_STREAM_CONTACTS, {"cid": campaign_id})
 
-    def stream_messages(self, campaign_id: int) -> Iterator[Any]:
-        """Every WhatsApp message of a campaign with its contact and sendout, in id order."""
-        m = t.messages.c
-        query = (
-            select(
-                t.contacts.c.external_id,
-                t.contacts.c.contact,
-                t.sendouts.c.public_id.label("sendout_id"),
-                m.session_id,
-                m.sent_at,
-                m.delivered_at,
-                m.read_at,
-                m.opt_out_at,
-                m.error_code,
-                m.error_msg,
-                m.button_clicks,
-                m.link_clicks,
-                m.input_variables,
-                m.output_variables,
-            )
-            .join(t.contacts, t.contacts.c.id == m.contact_id)
-            .join(t.sendouts, t.sendouts.c.id == m.sendout_id)
-            .where(m.campaign_id == campaign_id)
-            .order_by(m.id)
-        )
-        yield from self.connection.execution_options(yield_per=5000).execute(query)
+    def stream_calls(self, campaign_id: int, answered_by: str | None = None) -> Iterator[Sequence[Any]]:
+        """Every call of a campaign (or those answered by `answered_by`) in id order (columns of `_CALL_SELECT`)."""
+        if answered_by is None:
+            return self._stream(_STREAM_CALLS, {"cid": campaign_id})
+        return self._stream(_STREAM_CALLS_ANSWERED_BY, {"cid": campaign_id, "answered_by": answered_by})
+
+    def stream_messages(self, campaign_id: int) -> Iterator[Sequence[Any]]:
+        """Every WhatsApp message of a campaign with its contact and sendout, in id order (columns of
+        `_MESSAGE_SELECT`)."""
+        return self._stream(_STREAM_MESSAGES, {"cid": campaign_id})
 
     def latest_activity(self) -> datetime | None:
         """The latest instant recorded anywhere (campaign log, calls, messages): virtual clocks start after it."""
