@@ -53,13 +53,21 @@ def create_campaign(store: Store, config: CampaignConfig, now: datetime, ids: Id
         return tx.create_campaign(business_id, config, now)
 
 
-def add_contacts(store: Store, campaign_id: int, contacts: Iterable[NewContact], now: datetime) -> tuple[int, int]:
-    """Add (or update) contacts; the first contacts make a pending campaign ready. Returns (added, updated)."""
+def add_contacts(
+    store: Store,
+    campaign_id: int,
+    contacts: Iterable[NewContact],
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Add (or update) contacts; the first contacts make a pending campaign ready. Returns (added, updated).
+
+    `progress` gets the number of contacts written so far as they are written."""
     with store.tx() as tx:
         campaign = tx.campaign(campaign_id)
         if campaign.status is CampaignStatus.FINISHED:
             raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
-        added, updated = tx.add_contacts(campaign_id, contacts, now)
+        added, updated = tx.add_contacts(campaign_id, contacts, now, progress)
         if added:
             change_status(tx, campaign, lifecycle.after_contacts_added(campaign.status), now)
         return added, updated
@@ -105,8 +113,11 @@ def import_contacts(
     *,
     if_duplicate: Literal["skip", "update"] = "skip",
     progress: Callable[[int], None] | None = None,
+    stored: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Read a contact file and store its valid rows in one transaction; a bad file changes nothing."""
+    """Read a contact file and store its valid rows in one transaction; a bad file changes nothing.
+
+    `progress` gets the source bytes read so far; then `stored` gets (rows written, rows to write)."""
     with store.tx() as tx:
         campaign = tx.campaign(campaign_id)
         existing = tx.existing_numbers(campaign_id)
@@ -133,5 +144,7 @@ def import_contacts(
         )
         for row in result.rows
     )
-    added, updated = add_contacts(store, campaign_id, contacts, now)
+    total = len(result.rows)
+    on_rows = None if stored is None else lambda done: stored(done, total)
+    added, updated = add_contacts(store, campaign_id, contacts, now, on_rows)
     return ImportReport(added=added, updated=updated, result=result)
