@@ -227,28 +227,28 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 _IMPORT_CHUNK = 10_000
 
-# The export queries (SPEC §7): their rows are positional, in these column orders.
+# The export queries (SPEC §7): their rows are positional, in their select's column order.
 _STREAM_BATCH = 5000
 _k = t.calls.c
 _m = t.messages.c
-STREAM_CONTACT_COLUMNS = (
-    "external_id",
-    "contact",
-    "name",
-    "context",
-    "status",
-    "retries",
-    "calls",
-    "billed_seconds",
-    "last_update",
-    "follow_up",
-    "tags",
-    "extracted",
-)
+_ct = t.contacts.c
 _STREAM_CONTACTS = (
-    select(*(t.contacts.c[name] for name in STREAM_CONTACT_COLUMNS))
-    .where(t.contacts.c.campaign_id == bindparam("cid"))
-    .order_by(t.contacts.c.id)
+    select(
+        _ct.external_id,
+        _ct.contact,
+        _ct.name,
+        _ct.context,
+        _ct.status,
+        _ct.retries,
+        _ct.calls,
+        _ct.billed_seconds,
+        _ct.last_update,
+        _ct.follow_up,
+        _ct.tags,
+        _ct.extracted,
+    )
+    .where(_ct.campaign_id == bindparam("cid"))
+    .order_by(_ct.id)
 )
 _CALL_SELECT = select(
     _k.public_id,
@@ -1181,7 +1181,7 @@ class Tx:
             cursor.close()
 
     def stream_contacts(self, campaign_id: int) -> Iterator[Sequence[Any]]:
-        """Every contact row of a campaign in id order, as `STREAM_CONTACT_COLUMNS`."""
+        """Every contact row of a campaign in id order (columns of `_STREAM_CONTACTS`)."""
         return self._stream(_STREAM_CONTACTS, {"cid": campaign_id})
 
     def stream_calls(self, campaign_id: int, answered_by: str | None = None) -> Iterator[Sequence[Any]]:
