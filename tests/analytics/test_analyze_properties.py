@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from herald.analytics.formats import CALL_COLUMNS, CONTACT_COLUMNS, SENDOUT_COLUMNS, open_export
-from herald.analytics.metrics import analyze
+from herald.analytics.metrics import analyze, call_activity_and_anomalies
+from herald.analytics.sql import connect
 from herald.domain.billing import billing_anomaly
 from herald.domain.durations import format_mmss, parse_duration
 
@@ -185,6 +186,34 @@ def calls_by_hand(rows: list[Row]) -> dict[str, Any]:
 def test_call_metrics_match_row_by_row(export: tuple[list[Row], list[str]], crlf: bool, bom: bool) -> None:
     rows, layout = export
     assert run(rows, layout, crlf, bom) == calls_by_hand(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    call_exports(),
+    st.lists(st.sampled_from(["", "2026-07-01 09:00:00", "2026-07-01 23:59:59", "2026-07-03 00:00:00"]), min_size=30),
+    st.integers(0, 6),
+)
+def test_report_activity_and_anomaly_rows_match_row_by_row(
+    export: tuple[list[Row], list[str]], created: list[str], limit: int
+) -> None:
+    rows, layout = export
+    for row, at in zip(rows, created, strict=False):
+        row["created_at"] = at
+    days: Counter[tuple[str, str]] = Counter()
+    anomalies = []
+    for r in rows:
+        d, b = parse_duration(r["duration"]), parse_duration(r["billed_duration"])
+        if r["created_at"]:
+            days[(r["created_at"][:10], r["answered_by"] or "none")] += 1
+        if billing_anomaly(d, b, r["answered_by"]):
+            anomalies.append({"id": r["id"], "answered_by": r["answered_by"] or "none", "duration_seconds": d,
+                              "billed_seconds": b})  # fmt: skip
+    tmp, path = write_csv(rows, layout, crlf=True, bom=False)
+    with tmp:
+        timeline, first = call_activity_and_anomalies(open_export(path), connect(), limit)
+    assert timeline == sorted((day, series, n) for (day, series), n in days.items())
+    assert first == sorted(anomalies, key=lambda a: a["id"])[:limit]
 
 
 # --- sendout ------------------------------------------------------------------------------------------------------

@@ -192,18 +192,41 @@ def call_metrics(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
     }
 
 
-def anomaly_rows(export: ExportFile, con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[Json]:
-    """The first `limit` anomalous calls (by id) with what they billed and what the rules allow."""
-    src = source(export, ["id", "answered_by", "duration", "billed_duration"])
+def _int(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
+def call_activity_and_anomalies(
+    export: ExportFile, con: duckdb.DuckDBPyConnection, limit: int = 200
+) -> tuple[list[tuple[str, str, int]], list[Json]]:
+    """The report's extra view of a call export, in one scan: calls per day of `created_at` and answered_by (as in
+    `activity`), and the first `limit` anomalous calls (by id) with what they billed and what the rules allow."""
+    src = source(export, ["id", "answered_by", "duration", "billed_duration", "created_at"])
     rows = fetch(
         con,
         f"""
         WITH c AS (SELECT coalesce(id, '') AS id, coalesce(answered_by, '') AS answered_by,
-                          h_duration(duration) AS d, h_duration(billed_duration) AS b FROM {src})
-        SELECT id, answered_by, d, b FROM c WHERE h_anomaly(d, b, answered_by) ORDER BY id LIMIT {int(limit)}
+                          h_duration(duration) AS d, h_duration(billed_duration) AS b,
+                          CAST(h_ts(created_at) AS DATE) AS day FROM {src}),
+        a AS (SELECT *, h_anomaly(d, b, answered_by) AS anomaly FROM c)
+        SELECT day, answered_by, count(*),
+               list([id, answered_by, CAST(d AS VARCHAR), CAST(b AS VARCHAR)] ORDER BY id) FILTER (WHERE anomaly)
+        FROM a GROUP BY ALL ORDER BY ALL
         """,
     )
-    return [{"id": r[0], "answered_by": r[1] or "none", "duration_seconds": r[2], "billed_seconds": r[3]} for r in rows]
+    timeline: dict[tuple[str, str], int] = {}
+    anomalies: list[list[str]] = []
+    for day, answered_by, count, found in rows:
+        if day is not None:
+            key = (day.isoformat(), answered_by or "none")
+            timeline[key] = timeline.get(key, 0) + int(count)
+        # Each group's list is sorted; only the first `limit` of a group can be among the first `limit` overall.
+        anomalies.extend((found or [])[:limit])
+    anomalies.sort(key=lambda item: item[0])
+    return [(day, series, n) for (day, series), n in sorted(timeline.items())], [
+        {"id": i, "answered_by": a or "none", "duration_seconds": _int(d), "billed_seconds": _int(b)}
+        for i, a, d, b in anomalies[:limit]
+    ]
 
 
 # --- Connectly sendout export -----------------------------------------------------------------------------------
@@ -328,10 +351,8 @@ def activity(export: ExportFile, con: duckdb.DuckDBPyConnection) -> list[tuple[s
     timestamp are left out of the timeline (they are still in every other figure).
     """
     if export.format is ExportFormat.ALTUR_CALLS:
-        src = source(export, ["created_at", "answered_by"])
-        query = f"""SELECT CAST(h_ts(created_at) AS DATE) AS day, coalesce(nullif(answered_by, ''), 'none'), count(*)
-                    FROM {src} GROUP BY ALL HAVING day IS NOT NULL ORDER BY ALL"""
-    elif export.format is ExportFormat.CONNECTLY_SENDOUT:
+        return call_activity_and_anomalies(export, con, limit=0)[0]
+    if export.format is ExportFormat.CONNECTLY_SENDOUT:
         events = ("sent_at", "delivered_at", "read_at", "opt_out_at")
         src = source(export, list(events))
         labels = ", ".join(f"CAST(h_ts({c}) AS DATE) AS {c}" for c in events)

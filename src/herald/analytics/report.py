@@ -19,7 +19,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from herald.analytics.formats import ExportFile, ExportFormat
-from herald.analytics.metrics import Json, activity, anomaly_rows
+from herald.analytics.metrics import Json, activity, call_activity_and_anomalies
 
 ANOMALY_ROWS = 200
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "showLink": False}
@@ -212,14 +212,13 @@ def _summary(result: Json) -> list[tuple[str, str]]:
 
 
 def build_file_report(index: int, export: ExportFile, result: Json, con: duckdb.DuckDBPyConnection) -> FileReport:
-    """The sections of one file's report, from its metrics and two more aggregate queries."""
-    timeline = activity(export, con)
+    """The sections of one file's report, from its metrics and one more aggregate query."""
     if export.format is ExportFormat.ALTUR_CALLS:
-        sections = _call_sections(result, timeline, anomaly_rows(export, con, ANOMALY_ROWS))
+        sections = _call_sections(result, *call_activity_and_anomalies(export, con, ANOMALY_ROWS))
     elif export.format is ExportFormat.CONNECTLY_SENDOUT:
-        sections = _sendout_sections(result, timeline)
+        sections = _sendout_sections(result, activity(export, con))
     else:
-        sections = _contact_sections(result, timeline)
+        sections = _contact_sections(result, activity(export, con))
     return FileReport(f"file-{index}", export.path.name, export.format.value, _summary(result), sections)
 
 
