@@ -292,8 +292,7 @@ def contacts_import(
 
     size = file.stat().st_size
     with _store() as store, _progress() as progress:
-        task = progress.add_task("reading", total=size, info="bytes")
-        saving = progress.add_task("storing", total=None, info="contacts", visible=False)
+        task = progress.add_task("importing", total=size, info="bytes")
         try:
             report = import_contacts(
                 store,
@@ -302,7 +301,6 @@ def contacts_import(
                 _now(),
                 if_duplicate=if_duplicate.value,
                 progress=lambda done: progress.update(task, completed=done),
-                stored=lambda done, total: progress.update(saving, completed=done, total=total, visible=True),
             )
         except ImportFileError as error:
             raise _fail(f"{file}: {error}; nothing was imported") from None

@@ -104,6 +104,22 @@ def test_reimport_with_update_overwrites_across_store_chunks(herald: CliRunner, 
     assert all(names["+52" + n] == "New " + n for n in numbers[9_990:])
 
 
+def test_a_file_broken_after_many_rows_imports_nothing(herald: CliRunner, tmp_path: Path) -> None:
+    # Rows are written while the file is read; a broken record past the first chunks must roll them all back.
+    _ok(herald, "campaign", "create", str(REPO / "examples" / "collections.yaml"))
+    good = "".join(f"55{index:08d},Name {index},c\n" for index in range(25_000))
+    broken = tmp_path / "broken.csv"
+    broken.write_text("contact,name,context\n" + good + '5599999999,"unclosed,c\n', "utf-8")
+    result = herald.invoke(app, ["contacts", "import", "1", str(broken)])
+    assert result.exit_code == 1 and "line 25002" in result.stderr and "nothing was imported" in result.stderr
+    shown = json.loads(_ok(herald, "campaign", "show", "1", "--json"))
+    assert (shown["contacts"], shown["status"]) == (0, "pending")
+    fine = tmp_path / "fine.csv"
+    fine.write_text("contact,name,context\n" + good, "utf-8")
+    assert json.loads(_ok(herald, "contacts", "import", "1", str(fine), "--json"))["added"] == 25_000
+    assert json.loads(_ok(herald, "campaign", "show", "1", "--json"))["status"] == "ready"
+
+
 def test_invalid_transition_is_refused_with_valid_targets(herald: CliRunner) -> None:
     _ok(herald, "campaign", "create", str(REPO / "examples" / "collections.yaml"))
     result = herald.invoke(app, ["campaign", "resume", "1", "--json"])

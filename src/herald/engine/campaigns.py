@@ -15,7 +15,7 @@ from herald.domain import lifecycle
 from herald.domain.campaign import CampaignConfig
 from herald.domain.statuses import CampaignStatus
 from herald.ids import IdFactory
-from herald.imports import ImportResult, read_contacts, region_for_timezone
+from herald.imports import ContactRow, ImportResult, read_contacts, region_for_timezone
 from herald.store.queries import NewContact, Store, Tx
 from herald.store.records import Campaign
 
@@ -53,24 +53,25 @@ def create_campaign(store: Store, config: CampaignConfig, now: datetime, ids: Id
         return tx.create_campaign(business_id, config, now)
 
 
-def add_contacts(
-    store: Store,
-    campaign_id: int,
-    contacts: Iterable[NewContact],
-    now: datetime,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Add (or update) contacts; the first contacts make a pending campaign ready. Returns (added, updated).
-
-    `progress` gets the number of contacts written so far as they are written."""
+def add_contacts(store: Store, campaign_id: int, contacts: Iterable[NewContact], now: datetime) -> tuple[int, int]:
+    """Add (or update) contacts; the first contacts make a pending campaign ready. Returns (added, updated)."""
     with store.tx() as tx:
-        campaign = tx.campaign(campaign_id)
-        if campaign.status is CampaignStatus.FINISHED:
-            raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
-        added, updated = tx.add_contacts(campaign_id, contacts, now, progress)
-        if added:
-            change_status(tx, campaign, lifecycle.after_contacts_added(campaign.status), now)
+        campaign = _writable(tx, campaign_id)
+        added, updated = tx.add_contacts(campaign_id, contacts, now)
+        _after_added(tx, campaign, added, now)
         return added, updated
+
+
+def _writable(tx: Tx, campaign_id: int) -> Campaign:
+    campaign = tx.campaign(campaign_id)
+    if campaign.status is CampaignStatus.FINISHED:
+        raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
+    return campaign
+
+
+def _after_added(tx: Tx, campaign: Campaign, added: int, now: datetime) -> None:
+    if added:
+        change_status(tx, campaign, lifecycle.after_contacts_added(campaign.status), now)
 
 
 def act(store: Store, campaign_id: int, action: str, now: datetime) -> Campaign:
@@ -113,38 +114,45 @@ def import_contacts(
     *,
     if_duplicate: Literal["skip", "update"] = "skip",
     progress: Callable[[int], None] | None = None,
-    stored: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Read a contact file and store its valid rows in one transaction; a bad file changes nothing.
 
-    `progress` gets the source bytes read so far; then `stored` gets (rows written, rows to write)."""
+    Rows are written while the file is read (in chunks), so memory does not grow with the file; `progress` gets the
+    source bytes read so far. The report's `result.rows` is empty: the rows are in the database.
+    """
     with store.tx() as tx:
-        campaign = tx.campaign(campaign_id)
+        campaign = _writable(tx, campaign_id)
         existing = tx.existing_numbers(campaign_id)
         suppressed = tx.suppressed_numbers(campaign.business_id)
-    result = read_contacts(
-        source,
-        default_region=default_region(campaign.config),
-        existing=existing,
-        suppressed=suppressed,
-        if_duplicate=if_duplicate,
-        progress=progress,
-    )
-    # A generator: the store inserts in chunks, so no second list of a million contacts is built.
-    contacts = (
-        NewContact(
-            contact=row.contact,
-            name=row.name,
-            context=row.context,
-            external_id=row.external_id,
-            input_variables=row.input_variables,
-            override_agent_name=row.override_agent_name,
-            override_agent_voice_id=row.override_agent_voice_id,
-            update=row.update,
+        counts = [0, 0]
+
+        def write(rows: list[ContactRow]) -> None:
+            added, updated = tx.add_contacts(campaign_id, map(_new_contact, rows), now)
+            counts[0] += added
+            counts[1] += updated
+
+        # An ImportFileError half-way through the file rolls back the chunks already written.
+        result = read_contacts(
+            source,
+            default_region=default_region(campaign.config),
+            existing=existing,
+            suppressed=suppressed,
+            if_duplicate=if_duplicate,
+            progress=progress,
+            sink=write,
         )
-        for row in result.rows
+        _after_added(tx, campaign, counts[0], now)
+    return ImportReport(added=counts[0], updated=counts[1], result=result)
+
+
+def _new_contact(row: ContactRow) -> NewContact:
+    return NewContact(
+        contact=row.contact,
+        name=row.name,
+        context=row.context,
+        external_id=row.external_id,
+        input_variables=row.input_variables,
+        override_agent_name=row.override_agent_name,
+        override_agent_voice_id=row.override_agent_voice_id,
+        update=row.update,
     )
-    total = len(result.rows)
-    on_rows = None if stored is None else lambda done: stored(done, total)
-    added, updated = add_contacts(store, campaign_id, contacts, now, on_rows)
-    return ImportReport(added=added, updated=updated, result=result)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Literal
 from herald.imports.decoding import decode, detect_delimiter, header_line
 from herald.imports.errors import ImportFileError
 from herald.imports.header import Header, parse_header
-from herald.imports.model import ImportResult
+from herald.imports.model import ContactRow, ImportResult
 from herald.imports.phones import PhoneNormalizer
-from herald.imports.records import make_collector, scan
+from herald.imports.records import FLUSH_ROWS, make_collector, scan
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -73,6 +73,7 @@ def read_contacts(
     suppressed: Container[str] = frozenset(),
     if_duplicate: Literal["skip", "update"] = "skip",
     progress: Callable[[int], None] | None = None,
+    sink: Callable[[list[ContactRow]], None] | None = None,
 ) -> ImportResult:
     """Read a contact CSV (path or bytes) and return accepted rows and rejects, in file order.
 
@@ -84,7 +85,12 @@ def read_contacts(
     reported as a ``DUPLICATE`` reject, "overwritten by line N"). ``progress`` is called with the
     number of source bytes read so far (the last call passes the total).
 
-    Raises ImportFileError, before returning anything, when the file itself is unusable.
+    With ``sink``, accepted rows are handed to it in chunks, in file order, and the result's ``rows`` is empty: in
+    skip mode as they are read (memory stays flat in the file's rows), in update mode once the file is read. A sink
+    that writes to a database should do so in one transaction, because the file may still turn out broken.
+
+    Raises ImportFileError when the file itself is unusable: before returning anything without a sink, possibly after
+    some chunks went to the sink with one.
     """
     if if_duplicate not in ("skip", "update"):
         raise ValueError(f"if_duplicate must be 'skip' or 'update', not {if_duplicate!r}")
@@ -97,9 +103,13 @@ def read_contacts(
     scale = len(data) / len(text)
     reader = csv.reader(_lines(text, scale, progress), delimiter=delimiter, strict=True)
     header = _header(reader)
-    add, collected = make_collector(header, normalize, existing, suppressed, if_duplicate == "update")
+    add, collected = make_collector(header, normalize, existing, suppressed, if_duplicate == "update", sink)
     with _gc_paused():
         scan(reader, add)
+    if sink is not None:
+        for start in range(0, len(collected.rows), FLUSH_ROWS):
+            sink(collected.rows[start : start + FLUSH_ROWS])
+        collected.rows = []
     if progress is not None:
         progress(len(data))
     # Overwritten records (update mode) are reported when their replacement is read.

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from _csv import Reader
 
 
+FLUSH_ROWS = 10_000
+
+
 @dataclass
 class Collected:
     """What the records of one file came to."""
@@ -37,13 +40,20 @@ def make_collector(
     existing: Container[str],
     suppressed: Container[str],
     update: bool,
+    flush: Callable[[list[ContactRow]], None] | None = None,
 ) -> tuple[Callable[[int, list[str]], None], Collected]:
-    """A function taking each record (its start line and fields) in file order, and its results."""
+    """A function taking each record (its start line and fields) in file order, and its results.
+
+    With ``flush`` (skip mode only), accepted rows leave in chunks of ``FLUSH_ROWS`` as they are read instead of
+    piling up in ``Collected.rows``; update mode keeps them to the end, since a later record may replace one.
+    """
     out = Collected()
     rows, rejects = out.rows, out.rejects
-    seen: dict[str, int] = {}  # E.164 → index in rows
+    flush_rows = None if update else flush
+    seen: dict[str, int] = {}  # E.164 → line of the record kept for it
+    position: dict[str, int] = {}  # update mode: E.164 → index in rows
     # Update mode: raw fields of kept records, to report one that a later duplicate overwrites.
-    kept_fields: dict[int, list[str]] = {}
+    kept_fields: dict[str, list[str]] = {}
     width, ci, ni, xi = header.width, header.contact, header.name, header.context
     ei, ani, avi, variables = header.external_id, header.agent_name, header.agent_voice, header.variables
     region = normalize.region
@@ -53,6 +63,7 @@ def make_collector(
         rejects.append(Reject(line, reason, detail, record_values(header, fields)))
 
     def add(line: int, fields: list[str]) -> None:
+        nonlocal rows
         n = len(fields)
         if n != width:
             if n < width:
@@ -77,7 +88,7 @@ def make_collector(
         in_campaign = e164 in existing
         if not update and (earlier is not None or in_campaign):
             if earlier is not None:
-                return reject(line, Reason.DUPLICATE, f"{e164} already appears on line {rows[earlier].line}", fields)
+                return reject(line, Reason.DUPLICATE, f"{e164} already appears on line {earlier}", fields)
             return reject(line, Reason.DUPLICATE, f"{e164} is already in the campaign", fields)
         row = new_row(
             line,
@@ -90,14 +101,20 @@ def make_collector(
             {name: fields[i].strip() for i, name in variables},
             in_campaign,
         )
+        seen[e164] = line
         if earlier is None:
-            earlier = seen[e164] = len(rows)
+            if update:
+                position[e164] = len(rows)
             rows.append(row)
+            if flush_rows is not None and len(rows) >= FLUSH_ROWS:
+                flush_rows(rows)
+                rows = out.rows = []
         else:
-            replaced, rows[earlier] = rows[earlier], row
-            reject(replaced.line, Reason.DUPLICATE, f"{e164} overwritten by line {line}", kept_fields[earlier])
+            index = position[e164]
+            replaced, rows[index] = rows[index], row
+            reject(replaced.line, Reason.DUPLICATE, f"{e164} overwritten by line {line}", kept_fields[e164])
         if update:
-            kept_fields[earlier] = fields
+            kept_fields[e164] = fields
         return None
 
     return add, out

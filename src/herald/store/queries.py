@@ -730,12 +730,10 @@ class Tx:
         campaign_id: int,
         contacts: Iterable[NewContact],
         now: datetime,
-        progress: Callable[[int], None] | None = None,
     ) -> tuple[int, int]:
         """Insert new contacts (queued, due now) and overwrite those marked `update`; returns (added, updated).
 
-        `contacts` is consumed in chunks, so an import of millions of rows never holds all their parameters at once;
-        `progress` gets the number of contacts written so far after each chunk.
+        `contacts` is consumed in chunks, so millions of rows never have all their parameters built at once.
         """
         base = {**state_values(ContactState(due_at=now)), "attempts_in_cycle": 0, "campaign_id": campaign_id}
         added = updated = 0
@@ -775,8 +773,6 @@ class Tx:
                 self._many(_UPDATE_IMPORTED, updates)
             added += len(new)
             updated += len(updates)
-            if progress is not None:
-                progress(added + updated)
         return added, updated
 
     def contact_count(self, campaign_id: int) -> int:
