@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from herald.imports import read_contacts
+from herald.imports.reader import _lines
 
 # Non-ASCII letters all encode to cp1252 bytes >= 0xC0, so a cp1252 file that uses any of them is
 # never valid UTF-8 and must be detected as Latin-1.
@@ -73,3 +74,9 @@ def test_round_trip(table: tuple[list[str], list[list[str]]], delimiter: str, en
         assert got.name == values["name"].strip()
         assert got.context == values["context"].strip()
         assert got.input_variables == {c: values[c].strip() for c in header if c not in ("contact", "name", "context")}
+
+
+@given(st.text(alphabet='ab,"\r\n\t é', max_size=60))
+def test_physical_lines_split_like_universal_newlines(text: str) -> None:
+    # The reader splits lines itself (no StringIO copy of a large file); it must cut exactly where StringIO does.
+    assert list(_lines(text, 1.0, None)) == list(io.StringIO(text, newline=""))
