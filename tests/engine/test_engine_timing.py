@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -182,6 +182,7 @@ def test_without_local_time_the_campaign_zone_rules(store: Store, campaign: Camp
     concurrency=st.integers(1, 6),
     seed=st.integers(0, 1000),
 )
+@example(picks=["America/New_York", "toll-free"], opens=19, length=6, retries=1, concurrency=1, seed=0)  # to midnight
 def test_local_time_never_calls_outside_the_contacts_hours(
     picks: list[str], opens: int, length: int, retries: int, concurrency: int, seed: int
 ) -> None:
@@ -192,6 +193,7 @@ def test_local_time_never_calls_outside_the_contacts_hours(
         zones[number] = MX if pick == "toll-free" else ZoneInfo(pick)
         numbers.append(number)
     numbers = list(dict.fromkeys(numbers))
+    length = min(length, 24 - opens)  # a window ends by midnight ("24:00")
     hours = {"startTime": f"{opens:02d}:00", "stopTime": f"{opens + length:02d}:00", "active": True}
     options = {"conversation": {"follow_up_rate": 0}}
     with tempfile.TemporaryDirectory() as folder:
