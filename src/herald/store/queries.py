@@ -283,6 +283,10 @@ _SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
     t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
 )
 _INSERT_CALLS = insert(t.calls)
+_MAX_CALL_ID = "SELECT max(id) FROM calls"
+_MAX_EVENT_ID = "SELECT max(id) FROM events"
+_EVENT_KEYS_AFTER = "SELECT provider, external_id, kind FROM events WHERE id > ?"
+_MAX_ROWID = 2**63 - 1
 _CALL_IDS = select(t.calls.c.public_id, t.calls.c.id).where(t.calls.c.public_id.in_(bindparam("ids", expanding=True)))
 _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
 _RECORD_EVENTS: dict[str, Any] = {}
@@ -844,15 +848,18 @@ class Tx:
         direct = self.direct()
         plan = direct.plan(_INSERT_CALLS, tuple(rows[0])) if direct is not None else None
         if direct is not None and plan is not None:
-            # Row by row on the DBAPI cursor, reading each new id from it.
-            ids_in_order: list[int] = []
-            for row in rows:
-                direct.cursor.execute(plan.sql, direct.values(plan, row))
-                ids_in_order.append(int(direct.cursor.lastrowid))
-            return ids_in_order
-        # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
-        # can only do row by row.
-        self.connection.execute(_INSERT_CALLS, rows)
+            # One executemany. Without AUTOINCREMENT SQLite gives each new row the largest id so far plus one (until
+            # the largest possible id), and nobody else can write inside this transaction, so the new ids are the
+            # ones after the current largest, in order.
+            cursor = direct.cursor
+            largest = cursor.execute(_MAX_CALL_ID).fetchone()[0] or 0
+            direct.many(plan, rows)
+            if largest + len(rows) < _MAX_ROWID:
+                return list(range(largest + 1, largest + 1 + len(rows)))
+        else:
+            # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
+            # can only do row by row.
+            self.connection.execute(_INSERT_CALLS, rows)
         ids: dict[str, int] = {}
         public_ids = [row["public_id"] for row in rows]
         for chunk in _chunks(public_ids):
@@ -1025,15 +1032,25 @@ class Tx:
                     ]
                     for event in unique.values()
                 ]
+                # One executemany; its row count says how many were new. Each new row takes an id above the
+                # largest before it (no AUTOINCREMENT, no other writer in this transaction), so when some were
+                # already stored, the rows above that id are exactly the new ones.
+                cursor = direct.cursor
+                largest = cursor.execute(_MAX_EVENT_ID).fetchone()[0] or 0
+                if largest + len(rows) < _MAX_ROWID:
+                    direct.many_rows(plan, rows)
+                    if cursor.rowcount == len(rows):
+                        return list(unique.values())
+                    cursor.execute(_EVENT_KEYS_AFTER, (largest,))
+                    inserted = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
+                    return [event for key, event in unique.items() if key in inserted]
+                # Ids near the limit are picked at random: row by row, each reporting whether it was new.
                 for index, processor in plan.processors:
                     for row in rows:
                         row[index] = processor(row[index])
-                # Row by row: SQLite reports for each row whether it was inserted (1) or already there (0).
                 fresh: list[ProviderEvent] = []
-                cursor = direct.cursor
-                sql = plan.sql
                 for event, row in zip(unique.values(), rows, strict=True):
-                    cursor.execute(sql, row)
+                    cursor.execute(plan.sql, row)
                     if cursor.rowcount == 1:
                         fresh.append(event)
                 return fresh
