@@ -107,8 +107,14 @@ class Engine:
         until: datetime | None = None,
         max_steps: int | None = None,
         on_step: Callable[[Engine], None] | None = None,
+        progress: Callable[[Engine], None] | None = None,
     ) -> RunStats:
-        """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`."""
+        """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`.
+
+        `on_step` runs after each step's commit, so it can read what the step wrote; with it, every step commits
+        on its own. `progress` also runs after each step but does not wait for a commit (it is for progress bars
+        that show the engine's stats and clock), so under a virtual clock several steps still share one.
+        """
         self.stats.started_at = self.stats.started_at or self.clock.now()
         # Under a virtual clock nobody waits between steps, so several share one commit (a commit costs more
         # than a small step); under the real clock every step commits before the engine sleeps.
@@ -136,6 +142,8 @@ class Engine:
                     tx_context = tx = None
                 if on_step is not None:
                     on_step(self)
+                if progress is not None:
+                    progress(self)
                 in_scope = [c for c in running if campaign_ids is None or c.campaign.id in campaign_ids]
                 if not in_scope and self.provider.next_event_at() is None:
                     break
