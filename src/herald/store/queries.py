@@ -262,6 +262,9 @@ _DUE = (
 _NEXT_DUE = select(func.min(_c.due_at)).where(
     _c.campaign_id == bindparam("cid"), _c.due_at.is_not(None), _c.inflight_id.is_(None)
 )
+_NEXT_LEASE_EXPIRY = select(func.min(_c.lease_expires_at)).where(
+    _c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None)
+)
 _CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
 _CYCLE_PROBES = tuple(
     select(_c.id).where(_c.campaign_id == bindparam("cid"), condition).limit(1)
@@ -775,7 +778,7 @@ class Tx:
     def cycle_open(self, campaign_id: int) -> bool:
         """True while any contact is not final, has a follow-up pending, or is in an attempt."""
         # Three indexed probes instead of one OR, which SQLite would answer with a scan.
-        return any(self.connection.execute(probe, {"cid": campaign_id}).first() is not None for probe in _CYCLE_PROBES)
+        return any(self._rows(probe, {"cid": campaign_id}) for probe in _CYCLE_PROBES)
 
     def expired_attempts(self, campaign_id: int, now: datetime) -> list[tuple[str, str, str]]:
         """Attempts whose lease ran out (a worker died, a provider never answered): (subject, provider, external id)."""
@@ -787,9 +790,8 @@ class Tx:
 
     def next_lease_expiry(self, campaign_id: int) -> datetime | None:
         """When the earliest lease of an attempt in flight runs out."""
-        c = t.contacts.c
-        query = select(func.min(c.lease_expires_at)).where(c.campaign_id == campaign_id, c.inflight_id.is_not(None))
-        return t.UTCDateTime().process_result_value(self.connection.execute(query).scalar(), self.connection.dialect)
+        value = self._rows(_NEXT_LEASE_EXPIRY, {"cid": campaign_id})[0][0]
+        return t.UTCDateTime().process_result_value(value, self.connection.dialect)
 
     def next_due_at(self, campaign_id: int) -> datetime | None:
         """The earliest attempt due among contacts not in one."""
