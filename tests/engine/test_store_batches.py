@@ -56,3 +56,37 @@ def test_insert_calls_returns_each_rows_id(store: Store, campaign: CampaignFacto
         ids = tx.insert_calls(rows)
         found = dict(tx.connection.execute(select(t.calls.c.public_id, t.calls.c.id)).all())
     assert ids == [found[row["public_id"]] for row in rows]
+
+
+def test_calls_by_provider_ids_sees_the_transactions_own_inserts_and_updates(
+    store: Store, campaign: CampaignFactory
+) -> None:
+    campaign_id, engine = campaign(contacts=3, retries=0)
+    engine.run()
+    with store.tx() as tx:
+        contact_id = tx.connection.execute(select(t.contacts.c.id)).scalars().first()
+        earlier = tx.connection.execute(select(t.calls.c.provider_call_id)).scalars().first()
+        rows = [
+            {
+                "public_id": f"cll_seen_{index}",
+                "campaign_id": campaign_id,
+                "contact_id": contact_id,
+                "provider": "simulator",
+                "provider_call_id": f"seen-{index}",
+                "status": "queued",
+                "created_at": START,
+                "follow_up": index == 1,
+            }
+            for index in range(3)
+        ]
+        tx.insert_calls(rows)
+        calls = tx.calls_by_provider_ids("simulator", ["seen-0", "seen-1", str(earlier)])
+        calls["seen-0"].values.update({"status": "ringing"})
+        calls["seen-1"].values.update({"status": "in-progress", "answered_by": "human", "started_at": START})
+        tx.update_calls(list(calls.values()))
+        inside = tx.calls_by_provider_ids("simulator", ["seen-2", "seen-1", "seen-0", str(earlier)])
+    with store.tx() as tx:
+        fresh = tx.calls_by_provider_ids("simulator", ["seen-2", "seen-1", "seen-0", str(earlier)])
+    assert list(inside) == list(fresh)
+    assert inside == fresh
+    assert inside["seen-1"].status == "in-progress" and inside["seen-1"].follow_up is True

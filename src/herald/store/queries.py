@@ -295,6 +295,27 @@ _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
 _RECORD_EVENTS: dict[str, Any] = {}
 _EVENT_KEYS = ("provider", "external_id", "kind", "occurred_at", "received_at", "payload")
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
+# Insert keys a remembered call can take as given (the others would read back as their column default).
+_CALL_INSERT_KEYS = frozenset(
+    {
+        "public_id",
+        "campaign_id",
+        "contact_id",
+        "provider",
+        "provider_call_id",
+        "type",
+        "status",
+        "answered_by",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "follow_up",
+        "cycle",
+        "tags",
+        "extracted",
+    }
+)
+_CALL_VIEW_FIELDS = {"status": 4, "answered_by": 5, "started_at": 6, "ended_at": 7}
 
 
 # --- running hot statements straight on the DBAPI cursor ---------------------------------------------------------
@@ -529,6 +550,11 @@ class Tx:
         self.connection = connection
         self._direct: _Direct | None = None
         self._direct_checked = False
+        # Calls this transaction inserted or read, as they stand after its own updates: id -> the values of
+        # _CALLS_BY_PROVIDER_ID without the provider id, and (provider, provider id) -> id. A call's events mostly
+        # arrive within the few steps that share a transaction, so they find it here instead of in the table.
+        self._calls: dict[int, list[Any]] = {}
+        self._call_ids: dict[tuple[str, str], int] = {}
 
     def direct(self) -> _Direct | None:
         """The DBAPI shortcut for hot statements, or None where SQLAlchemy runs them (not SQLite/pysqlite)."""
@@ -857,7 +883,9 @@ class Tx:
             largest = cursor.execute(_MAX_CALL_ID).fetchone()[0] or 0
             direct.many(plan, rows)
             if largest + len(rows) < _MAX_ROWID:
-                return list(range(largest + 1, largest + 1 + len(rows)))
+                new_ids = list(range(largest + 1, largest + 1 + len(rows)))
+                self._remember_calls(rows, new_ids)
+                return new_ids
         else:
             # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
             # can only do row by row.
@@ -866,11 +894,34 @@ class Tx:
         public_ids = [row["public_id"] for row in rows]
         for chunk in _chunks(public_ids):
             ids.update((row[0], row[1]) for row in self.connection.execute(_CALL_IDS, {"ids": list(chunk)}))
-        return [ids[public_id] for public_id in public_ids]
+        ordered = [ids[public_id] for public_id in public_ids]
+        self._remember_calls(rows, ordered)
+        return ordered
+
+    def _remember_calls(self, rows: Sequence[dict[str, Any]], ids: Sequence[int]) -> None:
+        for row, call_id in zip(rows, ids, strict=True):
+            provider_call_id = row.get("provider_call_id")
+            # Only rows whose read-back values are the ones given (the rest come from column defaults).
+            if provider_call_id is None or not row.keys() <= _CALL_INSERT_KEYS:
+                continue
+            self._calls[call_id] = [
+                call_id,
+                row["public_id"],
+                row["campaign_id"],
+                row["contact_id"],
+                row["status"],
+                row.get("answered_by"),
+                row.get("started_at"),
+                row.get("ended_at"),
+                bool(row.get("follow_up", False)),
+            ]
+            self._call_ids[(row["provider"], provider_call_id)] = call_id
 
     def set_call_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> None:
         """Record each call's provider id."""
         if pairs:
+            self._calls.clear()
+            self._call_ids.clear()
             self.connection.execute(
                 update(t.calls).where(t.calls.c.id == bindparam("_id")).values(provider_call_id=bindparam("pid")),
                 [{"_id": call_id, "pid": provider_id} for call_id, provider_id in pairs],
@@ -878,28 +929,50 @@ class Tx:
 
     def calls_by_provider_ids(self, provider: str, provider_ids: Iterable[str]) -> dict[str, CallRecord]:
         """Calls by their provider id."""
-        found: dict[str, CallRecord] = {}
-        for chunk in _chunks(sorted(set(provider_ids))):
+        known = self._calls
+        known_ids = self._call_ids
+        views: dict[str, list[Any]] = {}
+        missing: list[str] = []
+        for provider_id in sorted(set(provider_ids)):
+            call_id = known_ids.get((provider, provider_id))
+            if call_id is None:
+                missing.append(provider_id)
+            else:
+                views[provider_id] = known[call_id]
+        for chunk in _chunks(missing):
             for row in self._rows(_CALLS_BY_PROVIDER_ID, {"provider": provider, "ids": list(chunk)}):
-                found[row[9]] = CallRecord(
-                    id=row[0],
-                    public_id=row[1],
-                    campaign_id=row[2],
-                    contact_id=row[3],
-                    status=row[4],
-                    answered_by=row[5],
-                    started_at=row[6],
-                    ended_at=row[7],
-                    follow_up=bool(row[8]),
-                )
-        return found
+                view = [*row[:8], bool(row[8])]
+                known[row[0]] = view
+                known_ids[(provider, row[9])] = row[0]
+                views[row[9]] = view
+        # In provider id order, as the table's unique index returned them when every call was read from it.
+        return {
+            provider_id: CallRecord(
+                id=view[0],
+                public_id=view[1],
+                campaign_id=view[2],
+                contact_id=view[3],
+                status=view[4],
+                answered_by=view[5],
+                started_at=view[6],
+                ended_at=view[7],
+                follow_up=view[8],
+            )
+            for provider_id, view in sorted(views.items())
+        }
 
     def update_calls(self, records: Sequence[CallRecord]) -> None:
         """Write the changed values of calls; records sharing the same changed keys go in one batch."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        known = self._calls
         for record in records:
             if record.values:
                 groups.setdefault(tuple(sorted(record.values)), []).append({"_id": record.id, **record.values})
+                view = known.get(record.id)
+                if view is not None:
+                    for key, index in _CALL_VIEW_FIELDS.items():
+                        if key in record.values:
+                            view[index] = record.values[key]
         for keys, params in groups.items():
             statement = _UPDATE_CALLS.get(keys)
             if statement is None:
