@@ -42,7 +42,10 @@ MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link
 TIMER_PROVIDER = "herald"
 RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
 _CALL_STATUSES = {status.value: status for status in CallStatus}
-BATCH_WALL_SECONDS = 0.25
+# A commit writes every page its batch dirtied to the WAL, and a simulation dirties the same contact and call pages
+# step after step: a longer batch writes each of them once for more steps. Other readers of a simulated run see
+# its progress up to this late (a real-clock run still commits every step).
+BATCH_WALL_SECONDS = 1.0
 LEASE_CHECK_EVERY = timedelta(minutes=1)
 
 # A weekly schedule that never opens in UTC opens in no zone at all, so UTC answers "does it ever open?".
