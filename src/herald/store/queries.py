@@ -265,6 +265,7 @@ _NEXT_DUE = select(func.min(_c.due_at)).where(
 _NEXT_LEASE_EXPIRY = select(func.min(_c.lease_expires_at)).where(
     _c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None)
 )
+_ALL_CONTACTS = select(*_CONTACT_COLUMNS).where(_c.campaign_id == bindparam("cid")).order_by(_c.id)
 _CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
 _CYCLE_PROBES = tuple(
     select(_c.id).where(_c.campaign_id == bindparam("cid"), condition).limit(1)
@@ -511,6 +512,25 @@ class _Direct:
             for row in rows:
                 row[index] = processor(row[index])
         self.cursor.executemany(plan.sql, rows)
+
+    def stream(self, plan: _Plan, params: dict[str, Any], size: int = 5000) -> Iterator[Sequence[Any]]:
+        """The rows of a plan without an expanding parameter, fetched in batches on a cursor of their own."""
+        assert plan.expanding is None
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(plan.sql, self.values(plan, params))
+            results = plan.results
+            while batch := cursor.fetchmany(size):
+                if not results:
+                    yield from batch
+                    continue
+                for raw in batch:
+                    row = list(raw)
+                    for index, processor in results:
+                        row[index] = processor(row[index])
+                    yield row
+        finally:
+            cursor.close()
 
     def rows(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
         sql = plan.sql
@@ -843,10 +863,14 @@ class Tx:
 
     def all_contacts(self, campaign_id: int) -> Iterator[ContactRecord]:
         """Every contact of a campaign, by id."""
-        rows = self.connection.execute(
-            select(*_CONTACT_COLUMNS).where(t.contacts.c.campaign_id == campaign_id).order_by(t.contacts.c.id)
-        )
-        for row in rows:
+        direct = self.direct()
+        plan = direct.plan(_ALL_CONTACTS) if direct is not None else None
+        if direct is not None and plan is not None:
+            # A cycle start reads every contact: on their own cursor, in batches, without SQLAlchemy's rows.
+            for row in direct.stream(plan, {"cid": campaign_id}):
+                yield _contact(row)
+            return
+        for row in self.connection.execute(_ALL_CONTACTS, {"cid": campaign_id}):
             yield _contact(row)
 
     def suppress(self, business_id: int, number: str, now: datetime, source: str) -> None:
