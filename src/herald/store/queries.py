@@ -439,11 +439,10 @@ def _json_result(processor: Any) -> Any:
 
 def _sqlite_instant(processor: Any) -> Any:
     # SQLite stores UTCDateTime as "YYYY-MM-DD HH:MM:SS.ffffff" of the naive UTC time: for a UTC-aware value that
-    # is its naive isoformat (plus zero microseconds when it has none); anything else takes SQLAlchemy's way.
+    # is its isoformat with microseconds, less the "+00:00"; anything else takes SQLAlchemy's way.
     def process(value: Any) -> Any:
         if value is not None and value.tzinfo is UTC:
-            text = value.replace(tzinfo=None).isoformat(" ")
-            return text if value.microsecond else text + ".000000"
+            return value.isoformat(" ", "microseconds")[:-6]
         return processor(value)
 
     return process
