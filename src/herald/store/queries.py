@@ -900,13 +900,13 @@ class Tx:
         plan = direct.plan(_INSERT_CALLS, tuple(rows[0])) if direct is not None else None
         if direct is not None and plan is not None:
             # One executemany. Without AUTOINCREMENT SQLite gives each new row the largest id so far plus one (until
-            # the largest possible id), and nobody else can write inside this transaction, so the new ids are the
-            # ones after the current largest, in order.
-            cursor = direct.cursor
-            largest = cursor.execute(_MAX_CALL_ID).fetchone()[0] or 0
+            # the largest possible id), and from its first insert this transaction holds the write lock, so the new
+            # ids are the largest ones right after it, in order. (Read before the insert, the largest id could be
+            # outside the transaction: pysqlite only begins one at the first write.)
             direct.many(plan, rows)
-            if largest + len(rows) < _MAX_ROWID:
-                new_ids = list(range(largest + 1, largest + 1 + len(rows)))
+            largest = direct.cursor.execute(_MAX_CALL_ID).fetchone()[0]
+            if largest < _MAX_ROWID:
+                new_ids = list(range(largest - len(rows) + 1, largest + 1))
                 self._remember_calls(rows, new_ids)
                 return new_ids
         else:
@@ -1130,28 +1130,23 @@ class Tx:
                     ]
                     for event in unique.values()
                 ]
-                # One executemany; its row count says how many were new. Each new row takes an id above the
-                # largest before it (no AUTOINCREMENT, no other writer in this transaction), so when some were
-                # already stored, the rows above that id are exactly the new ones.
+                # One executemany; its row count says how many were new. From its first insert this transaction
+                # holds the write lock and each new row takes the largest id so far plus one (no AUTOINCREMENT), so
+                # when some were already stored, the new ones are those with the largest ids right after it.
                 cursor = direct.cursor
-                largest = cursor.execute(_MAX_EVENT_ID).fetchone()[0] or 0
-                if largest + len(rows) < _MAX_ROWID:
-                    direct.many_rows(plan, rows)
-                    if cursor.rowcount == len(rows):
-                        return list(unique.values())
-                    cursor.execute(_EVENT_KEYS_AFTER, (largest,))
-                    inserted = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
-                    return [event for key, event in unique.items() if key in inserted]
-                # Ids near the limit are picked at random: row by row, each reporting whether it was new.
-                for index, processor in plan.processors:
-                    for row in rows:
-                        row[index] = processor(row[index])
-                fresh: list[ProviderEvent] = []
-                for event, row in zip(unique.values(), rows, strict=True):
-                    cursor.execute(plan.sql, row)
-                    if cursor.rowcount == 1:
-                        fresh.append(event)
-                return fresh
+                direct.many_rows(plan, rows)
+                added = cursor.rowcount
+                if added == len(rows):
+                    return list(unique.values())
+                if added == 0:
+                    return []
+                largest = cursor.execute(_MAX_EVENT_ID).fetchone()[0]
+                if largest >= _MAX_ROWID:
+                    # From there SQLite picks ids at random and the new rows cannot be told from the old ones.
+                    raise RuntimeError("the events table has reached SQLite's largest rowid")
+                cursor.execute(_EVENT_KEYS_AFTER, (largest - added,))
+                inserted = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
+                return [event for key, event in unique.items() if key in inserted]
         params = [
             {
                 "provider": event.provider,
