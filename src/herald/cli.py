@@ -369,7 +369,7 @@ def run(
         # Public ids stay random: seeded ids would repeat those of an earlier run in the same database.
         engine = Engine(store, Simulator(seed), clock, IdFactory())
         with _engine_progress("running") as show:
-            stats = engine.run(campaign or None, max_steps=None if until_finished else 1, on_step=show)
+            stats = engine.run(campaign or None, max_steps=None if until_finished else 1, progress=show)
         with store.tx() as tx:
             states = {c.id: tx.campaign(c.id).status.value for c in campaigns}
     result = {
@@ -458,7 +458,7 @@ def demo(
     from herald.demo import run_demo
 
     with _engine_progress(f"demo ({channel.value})") as show:
-        result = run_demo(out, channel, contacts, seed, on_step=show)
+        result = run_demo(out, channel, contacts, seed, progress=show)
     if json_output:
         _print_json(result.as_json())
         return

@@ -132,6 +132,7 @@ def run_demo(
     contacts: int = 200,
     seed: int = 7,
     on_step: Callable[[Engine], None] | None = None,
+    progress: Callable[[Engine], None] | None = None,
 ) -> DemoResult:
     """Create a fresh database in `out`, run a simulated campaign to the end and write its exports there."""
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +149,7 @@ def run_demo(
         imported = import_contacts(store, campaign_id, synthetic_contacts(contacts, seed), clock.now())
         act(store, campaign_id, "activate", clock.now())
         engine = Engine(store, Simulator(seed), clock, ids)
-        stats = engine.run([campaign_id], on_step=on_step)
+        stats = engine.run([campaign_id], on_step=on_step, progress=progress)
         outputs = {kind.value: path for kind, path in write_all(store, campaign_id, out).items()}
         with store.tx() as tx:
             campaign = tx.campaign(campaign_id)

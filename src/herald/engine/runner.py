@@ -6,6 +6,7 @@ dispatch due contacts → end cycles. The same step runs under a virtual clock (
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -41,7 +42,10 @@ MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link
 TIMER_PROVIDER = "herald"
 RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
 _CALL_STATUSES = {status.value: status for status in CallStatus}
-BATCH_WALL_SECONDS = 0.25
+# A commit writes every page its batch dirtied to the WAL, and a simulation dirties the same contact and call pages
+# step after step: a longer batch writes each of them once for more steps. Other readers of a simulated run see
+# its progress up to this late (a real-clock run still commits every step).
+BATCH_WALL_SECONDS = 1.0
 LEASE_CHECK_EVERY = timedelta(minutes=1)
 
 # A weekly schedule that never opens in UTC opens in no zone at all, so UTC answers "does it ever open?".
@@ -106,8 +110,14 @@ class Engine:
         until: datetime | None = None,
         max_steps: int | None = None,
         on_step: Callable[[Engine], None] | None = None,
+        progress: Callable[[Engine], None] | None = None,
     ) -> RunStats:
-        """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`."""
+        """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`.
+
+        `on_step` runs after each step's commit, so it can read what the step wrote; with it, every step commits
+        on its own. `progress` also runs after each step but does not wait for a commit (it is for progress bars
+        that show the engine's stats and clock), so under a virtual clock several steps still share one.
+        """
         self.stats.started_at = self.stats.started_at or self.clock.now()
         # Under a virtual clock nobody waits between steps, so several share one commit (a commit costs more
         # than a small step); under the real clock every step commits before the engine sleeps.
@@ -115,6 +125,11 @@ class Engine:
         tx_context: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         batch_started = 0.0
+        # A run allocates many short-lived objects, so the cyclic GC runs often, and its full collections would
+        # scan every long-lived object (modules, SQLAlchemy, configurations) each time. Freezing moves what exists
+        # now out of its scans; those objects are still freed by reference counting. gc.freeze is process-wide:
+        # it also covers the caller's objects, and nothing undoes it (a later freeze only adds to it).
+        gc.freeze()
         try:
             while True:
                 now = self.clock.now()
@@ -130,6 +145,8 @@ class Engine:
                     tx_context = tx = None
                 if on_step is not None:
                     on_step(self)
+                if progress is not None:
+                    progress(self)
                 in_scope = [c for c in running if campaign_ids is None or c.campaign.id in campaign_ids]
                 if not in_scope and self.provider.next_event_at() is None:
                     break

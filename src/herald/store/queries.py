@@ -351,6 +351,10 @@ _DUE = (
 _NEXT_DUE = select(func.min(_c.due_at)).where(
     _c.campaign_id == bindparam("cid"), _c.due_at.is_not(None), _c.inflight_id.is_(None)
 )
+_NEXT_LEASE_EXPIRY = select(func.min(_c.lease_expires_at)).where(
+    _c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None)
+)
+_ALL_CONTACTS = select(*_CONTACT_COLUMNS).where(_c.campaign_id == bindparam("cid")).order_by(_c.id)
 _CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
 _CYCLE_PROBES = tuple(
     select(_c.id).where(_c.campaign_id == bindparam("cid"), condition).limit(1)
@@ -372,11 +376,36 @@ _SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
     t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
 )
 _INSERT_CALLS = insert(t.calls)
+_MAX_CALL_ID = "SELECT max(id) FROM calls"
+_MAX_EVENT_ID = "SELECT max(id) FROM events"
+_EVENT_KEYS_AFTER = "SELECT provider, external_id, kind FROM events WHERE id > ?"
+_MAX_ROWID = 2**63 - 1
 _CALL_IDS = select(t.calls.c.public_id, t.calls.c.id).where(t.calls.c.public_id.in_(bindparam("ids", expanding=True)))
 _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
 _RECORD_EVENTS: dict[str, Any] = {}
 _EVENT_KEYS = ("provider", "external_id", "kind", "occurred_at", "received_at", "payload")
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
+# Insert keys a remembered call can take as given (the others would read back as their column default).
+_CALL_INSERT_KEYS = frozenset(
+    {
+        "public_id",
+        "campaign_id",
+        "contact_id",
+        "provider",
+        "provider_call_id",
+        "type",
+        "status",
+        "answered_by",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "follow_up",
+        "cycle",
+        "tags",
+        "extracted",
+    }
+)
+_CALL_VIEW_FIELDS = {"status": 4, "answered_by": 5, "started_at": 6, "ended_at": 7}
 
 
 # --- running hot statements straight on the DBAPI cursor ---------------------------------------------------------
@@ -499,11 +528,10 @@ def _json_result(processor: Any) -> Any:
 
 def _sqlite_instant(processor: Any) -> Any:
     # SQLite stores UTCDateTime as "YYYY-MM-DD HH:MM:SS.ffffff" of the naive UTC time: for a UTC-aware value that
-    # is its naive isoformat (plus zero microseconds when it has none); anything else takes SQLAlchemy's way.
+    # is its isoformat with microseconds, less the "+00:00"; anything else takes SQLAlchemy's way.
     def process(value: Any) -> Any:
         if value is not None and value.tzinfo is UTC:
-            text = value.replace(tzinfo=None).isoformat(" ")
-            return text if value.microsecond else text + ".000000"
+            return value.isoformat(" ", "microseconds")[:-6]
         return processor(value)
 
     return process
@@ -573,6 +601,25 @@ class _Direct:
                 row[index] = processor(row[index])
         self.cursor.executemany(plan.sql, rows)
 
+    def stream(self, plan: _Plan, params: dict[str, Any], size: int = 5000) -> Iterator[Sequence[Any]]:
+        """The rows of a plan without an expanding parameter, fetched in batches on a cursor of their own."""
+        assert plan.expanding is None
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(plan.sql, self.values(plan, params))
+            results = plan.results
+            while batch := cursor.fetchmany(size):
+                if not results:
+                    yield from batch
+                    continue
+                for raw in batch:
+                    row = list(raw)
+                    for index, processor in results:
+                        row[index] = processor(row[index])
+                    yield row
+        finally:
+            cursor.close()
+
     def rows(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
         sql = plan.sql
         values = self.values(plan, params)
@@ -611,6 +658,11 @@ class Tx:
         self.connection = connection
         self._direct: _Direct | None = None
         self._direct_checked = False
+        # Calls this transaction inserted or read, as they stand after its own updates: id -> the values of
+        # _CALLS_BY_PROVIDER_ID without the provider id, and (provider, provider id) -> id. A call's events mostly
+        # arrive within the few steps that share a transaction, so they find it here instead of in the table.
+        self._calls: dict[int, list[Any]] = {}
+        self._call_ids: dict[tuple[str, str], int] = {}
 
     def direct(self) -> _Direct | None:
         """The DBAPI shortcut for hot statements, or None where SQLAlchemy runs them (not SQLite/pysqlite)."""
@@ -860,7 +912,7 @@ class Tx:
     def cycle_open(self, campaign_id: int) -> bool:
         """True while any contact is not final, has a follow-up pending, or is in an attempt."""
         # Three indexed probes instead of one OR, which SQLite would answer with a scan.
-        return any(self.connection.execute(probe, {"cid": campaign_id}).first() is not None for probe in _CYCLE_PROBES)
+        return any(self._rows(probe, {"cid": campaign_id}) for probe in _CYCLE_PROBES)
 
     def expired_attempts(self, campaign_id: int, now: datetime) -> list[tuple[str, str, str]]:
         """Attempts whose lease ran out (a worker died, a provider never answered): (subject, provider, external id)."""
@@ -872,9 +924,8 @@ class Tx:
 
     def next_lease_expiry(self, campaign_id: int) -> datetime | None:
         """When the earliest lease of an attempt in flight runs out."""
-        c = t.contacts.c
-        query = select(func.min(c.lease_expires_at)).where(c.campaign_id == campaign_id, c.inflight_id.is_not(None))
-        return t.UTCDateTime().process_result_value(self.connection.execute(query).scalar(), self.connection.dialect)
+        value = self._rows(_NEXT_LEASE_EXPIRY, {"cid": campaign_id})[0][0]
+        return t.UTCDateTime().process_result_value(value, self.connection.dialect)
 
     def next_due_at(self, campaign_id: int) -> datetime | None:
         """The earliest attempt due among contacts not in one."""
@@ -900,10 +951,14 @@ class Tx:
 
     def all_contacts(self, campaign_id: int) -> Iterator[ContactRecord]:
         """Every contact of a campaign, by id."""
-        rows = self.connection.execute(
-            select(*_CONTACT_COLUMNS).where(t.contacts.c.campaign_id == campaign_id).order_by(t.contacts.c.id)
-        )
-        for row in rows:
+        direct = self.direct()
+        plan = direct.plan(_ALL_CONTACTS) if direct is not None else None
+        if direct is not None and plan is not None:
+            # A cycle start reads every contact: on their own cursor, in batches, without SQLAlchemy's rows.
+            for row in direct.stream(plan, {"cid": campaign_id}):
+                yield _contact(row)
+            return
+        for row in self.connection.execute(_ALL_CONTACTS, {"cid": campaign_id}):
             yield _contact(row)
 
     def suppress(self, business_id: int, number: str, now: datetime, source: str) -> None:
@@ -933,24 +988,52 @@ class Tx:
         direct = self.direct()
         plan = direct.plan(_INSERT_CALLS, tuple(rows[0])) if direct is not None else None
         if direct is not None and plan is not None:
-            # Row by row on the DBAPI cursor, reading each new id from it.
-            ids_in_order: list[int] = []
-            for row in rows:
-                direct.cursor.execute(plan.sql, direct.values(plan, row))
-                ids_in_order.append(int(direct.cursor.lastrowid))
-            return ids_in_order
-        # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
-        # can only do row by row.
-        self.connection.execute(_INSERT_CALLS, rows)
+            # One executemany. Without AUTOINCREMENT SQLite gives each new row the largest id so far plus one (until
+            # the largest possible id), and from its first insert this transaction holds the write lock, so the new
+            # ids are the largest ones right after it, in order. (Read before the insert, the largest id could be
+            # outside the transaction: pysqlite only begins one at the first write.)
+            direct.many(plan, rows)
+            largest = direct.cursor.execute(_MAX_CALL_ID).fetchone()[0]
+            if largest < _MAX_ROWID:
+                new_ids = list(range(largest - len(rows) + 1, largest + 1))
+                self._remember_calls(rows, new_ids)
+                return new_ids
+        else:
+            # A plain executemany and a lookup by the unique public id beat an ordered RETURNING, which SQLite
+            # can only do row by row.
+            self.connection.execute(_INSERT_CALLS, rows)
         ids: dict[str, int] = {}
         public_ids = [row["public_id"] for row in rows]
         for chunk in _chunks(public_ids):
             ids.update((row[0], row[1]) for row in self.connection.execute(_CALL_IDS, {"ids": list(chunk)}))
-        return [ids[public_id] for public_id in public_ids]
+        ordered = [ids[public_id] for public_id in public_ids]
+        self._remember_calls(rows, ordered)
+        return ordered
+
+    def _remember_calls(self, rows: Sequence[dict[str, Any]], ids: Sequence[int]) -> None:
+        for row, call_id in zip(rows, ids, strict=True):
+            provider_call_id = row.get("provider_call_id")
+            # Only rows whose read-back values are the ones given (the rest come from column defaults).
+            if provider_call_id is None or not row.keys() <= _CALL_INSERT_KEYS:
+                continue
+            self._calls[call_id] = [
+                call_id,
+                row["public_id"],
+                row["campaign_id"],
+                row["contact_id"],
+                row["status"],
+                row.get("answered_by"),
+                row.get("started_at"),
+                row.get("ended_at"),
+                bool(row.get("follow_up", False)),
+            ]
+            self._call_ids[(row["provider"], provider_call_id)] = call_id
 
     def set_call_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> None:
         """Record each call's provider id."""
         if pairs:
+            self._calls.clear()
+            self._call_ids.clear()
             self.connection.execute(
                 update(t.calls).where(t.calls.c.id == bindparam("_id")).values(provider_call_id=bindparam("pid")),
                 [{"_id": call_id, "pid": provider_id} for call_id, provider_id in pairs],
@@ -958,28 +1041,50 @@ class Tx:
 
     def calls_by_provider_ids(self, provider: str, provider_ids: Iterable[str]) -> dict[str, CallRecord]:
         """Calls by their provider id."""
-        found: dict[str, CallRecord] = {}
-        for chunk in _chunks(sorted(set(provider_ids))):
+        known = self._calls
+        known_ids = self._call_ids
+        views: dict[str, list[Any]] = {}
+        missing: list[str] = []
+        for provider_id in sorted(set(provider_ids)):
+            call_id = known_ids.get((provider, provider_id))
+            if call_id is None:
+                missing.append(provider_id)
+            else:
+                views[provider_id] = known[call_id]
+        for chunk in _chunks(missing):
             for row in self._rows(_CALLS_BY_PROVIDER_ID, {"provider": provider, "ids": list(chunk)}):
-                found[row[9]] = CallRecord(
-                    id=row[0],
-                    public_id=row[1],
-                    campaign_id=row[2],
-                    contact_id=row[3],
-                    status=row[4],
-                    answered_by=row[5],
-                    started_at=row[6],
-                    ended_at=row[7],
-                    follow_up=bool(row[8]),
-                )
-        return found
+                view = [*row[:8], bool(row[8])]
+                known[row[0]] = view
+                known_ids[(provider, row[9])] = row[0]
+                views[row[9]] = view
+        # In provider id order, as the table's unique index returned them when every call was read from it.
+        return {
+            provider_id: CallRecord(
+                id=view[0],
+                public_id=view[1],
+                campaign_id=view[2],
+                contact_id=view[3],
+                status=view[4],
+                answered_by=view[5],
+                started_at=view[6],
+                ended_at=view[7],
+                follow_up=view[8],
+            )
+            for provider_id, view in sorted(views.items())
+        }
 
     def update_calls(self, records: Sequence[CallRecord]) -> None:
         """Write the changed values of calls; records sharing the same changed keys go in one batch."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        known = self._calls
         for record in records:
             if record.values:
                 groups.setdefault(tuple(sorted(record.values)), []).append({"_id": record.id, **record.values})
+                view = known.get(record.id)
+                if view is not None:
+                    for key, index in _CALL_VIEW_FIELDS.items():
+                        if key in record.values:
+                            view[index] = record.values[key]
         for keys, params in groups.items():
             statement = _UPDATE_CALLS.get(keys)
             if statement is None:
@@ -1114,18 +1219,23 @@ class Tx:
                     ]
                     for event in unique.values()
                 ]
-                for index, processor in plan.processors:
-                    for row in rows:
-                        row[index] = processor(row[index])
-                # Row by row: SQLite reports for each row whether it was inserted (1) or already there (0).
-                fresh: list[ProviderEvent] = []
+                # One executemany; its row count says how many were new. From its first insert this transaction
+                # holds the write lock and each new row takes the largest id so far plus one (no AUTOINCREMENT), so
+                # when some were already stored, the new ones are those with the largest ids right after it.
                 cursor = direct.cursor
-                sql = plan.sql
-                for event, row in zip(unique.values(), rows, strict=True):
-                    cursor.execute(sql, row)
-                    if cursor.rowcount == 1:
-                        fresh.append(event)
-                return fresh
+                direct.many_rows(plan, rows)
+                added = cursor.rowcount
+                if added == len(rows):
+                    return list(unique.values())
+                if added == 0:
+                    return []
+                largest = cursor.execute(_MAX_EVENT_ID).fetchone()[0]
+                if largest >= _MAX_ROWID:
+                    # From there SQLite picks ids at random and the new rows cannot be told from the old ones.
+                    raise RuntimeError("the events table has reached SQLite's largest rowid")
+                cursor.execute(_EVENT_KEYS_AFTER, (largest - added,))
+                inserted = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
+                return [event for key, event in unique.items() if key in inserted]
         params = [
             {
                 "provider": event.provider,
