@@ -19,9 +19,9 @@ import yaml
 
 from herald.domain.campaign import CampaignConfig, parse_campaign
 from herald.domain.statuses import Channel
-from herald.engine.campaigns import act, create_campaign, import_contacts
+from herald.engine.campaigns import ImportReport, act, create_campaign, import_contacts
 from herald.engine.clock import VirtualClock
-from herald.engine.runner import Engine
+from herald.engine.runner import Engine, RunStats
 from herald.exports.campaign_files import write_all
 from herald.ids import IdFactory
 from herald.providers.simulator import Simulator
@@ -126,6 +126,28 @@ class DemoResult:
         }
 
 
+def simulate_campaign(
+    store: Store,
+    channel: Channel,
+    contacts: int,
+    seed: int,
+    on_step: Callable[[Engine], None] | None = None,
+    progress: Callable[[Engine], None] | None = None,
+) -> tuple[int, CampaignConfig, ImportReport, RunStats]:
+    """The demo campaign in `store`: created, loaded with synthetic contacts, run to the end on a virtual clock.
+
+    Everything is seeded, so the same store kind, seed and size give the same campaign, exports included."""
+    clock = VirtualClock(DEMO_START)
+    ids = IdFactory(seed)
+    config = example_config(channel)
+    config = config.model_copy(update={"provider_options": {**config.provider_options, "seed": seed}})
+    campaign_id = create_campaign(store, config, clock.now(), ids)
+    imported = import_contacts(store, campaign_id, synthetic_contacts(contacts, seed), clock.now())
+    act(store, campaign_id, "activate", clock.now())
+    stats = Engine(store, Simulator(seed), clock, ids).run([campaign_id], on_step=on_step, progress=progress)
+    return campaign_id, config, imported, stats
+
+
 def run_demo(
     out: Path,
     channel: Channel = Channel.PHONE_CALL,
@@ -141,15 +163,7 @@ def run_demo(
         leftover.unlink(missing_ok=True)
     store = Store.open(f"sqlite:///{database}")
     try:
-        clock = VirtualClock(DEMO_START)
-        ids = IdFactory(seed)
-        config = example_config(channel)
-        config = config.model_copy(update={"provider_options": {**config.provider_options, "seed": seed}})
-        campaign_id = create_campaign(store, config, clock.now(), ids)
-        imported = import_contacts(store, campaign_id, synthetic_contacts(contacts, seed), clock.now())
-        act(store, campaign_id, "activate", clock.now())
-        engine = Engine(store, Simulator(seed), clock, ids)
-        stats = engine.run([campaign_id], on_step=on_step, progress=progress)
+        campaign_id, config, imported, stats = simulate_campaign(store, channel, contacts, seed, on_step, progress)
         outputs = {kind.value: path for kind, path in write_all(store, campaign_id, out).items()}
         with store.tx() as tx:
             campaign = tx.campaign(campaign_id)

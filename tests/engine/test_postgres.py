@@ -16,14 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from herald.demo import DEMO_START, example_config, synthetic_contacts
+from herald.demo import simulate_campaign
 from herald.domain.statuses import Channel
-from herald.engine.campaigns import act, create_campaign, import_contacts
-from herald.engine.clock import VirtualClock
-from herald.engine.runner import Engine
 from herald.exports.campaign_files import write_all
-from herald.ids import IdFactory
-from herald.providers.simulator import Simulator
 from herald.store.queries import Store
 
 SERVER_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -60,14 +55,7 @@ def postgres_url(server: object) -> Iterator[str]:
 def _exports(url: str, channel: Channel, folder: Path) -> dict[str, bytes]:
     store = Store.open(url)
     try:
-        clock = VirtualClock(DEMO_START)
-        ids = IdFactory(SEED)
-        config = example_config(channel)
-        config = config.model_copy(update={"provider_options": {**config.provider_options, "seed": SEED}})
-        campaign_id = create_campaign(store, config, clock.now(), ids)
-        import_contacts(store, campaign_id, synthetic_contacts(120, SEED), clock.now())
-        act(store, campaign_id, "activate", clock.now())
-        stats = Engine(store, Simulator(SEED), clock, ids).run([campaign_id])
+        campaign_id, _, _, stats = simulate_campaign(store, channel, contacts=120, seed=SEED)
         assert stats.attempts >= 120
         return {kind.value: path.read_bytes() for kind, path in write_all(store, campaign_id, folder).items()}
     finally:

@@ -951,15 +951,7 @@ class Tx:
 
     def all_contacts(self, campaign_id: int) -> Iterator[ContactRecord]:
         """Every contact of a campaign, by id."""
-        direct = self.direct()
-        plan = direct.plan(_ALL_CONTACTS) if direct is not None else None
-        if direct is not None and plan is not None:
-            # A cycle start reads every contact: on their own cursor, in batches, without SQLAlchemy's rows.
-            for row in direct.stream(plan, {"cid": campaign_id}):
-                yield _contact(row)
-            return
-        for row in self.connection.execute(_ALL_CONTACTS, {"cid": campaign_id}):
-            yield _contact(row)
+        return map(_contact, self._stream(_ALL_CONTACTS, {"cid": campaign_id}))
 
     def suppress(self, business_id: int, number: str, now: datetime, source: str) -> None:
         """Put a number on the business's suppression list and close it in every campaign of the business."""
@@ -1268,23 +1260,12 @@ class Tx:
         """Rows of a read-only query, fetched in batches (positional; memory flat in the number of rows)."""
         direct = self.direct()
         plan = direct.plan(statement) if direct is not None else None
-        if direct is None or plan is None:
-            yield from self.connection.execution_options(yield_per=_STREAM_BATCH).execute(statement, params)
-            return
-        # Exports run millions of rows: the DBAPI cursor with the plan's cached conversions skips SQLAlchemy's
-        # per-row work. A cursor of its own, because the shared one may run other statements while this is read.
-        cursor = self.connection.connection.cursor()
-        try:
-            cursor.execute(plan.sql, direct.values(plan, params))
-            results = plan.results
-            while batch := cursor.fetchmany(_STREAM_BATCH):
-                for raw in batch:
-                    row = list(raw)
-                    for index, processor in results:
-                        row[index] = processor(row[index])
-                    yield row
-        finally:
-            cursor.close()
+        if direct is not None and plan is not None:
+            # Exports and cycle starts read every row: the DBAPI cursor with the plan's cached conversions skips
+            # SQLAlchemy's per-row work.
+            return direct.stream(plan, params, _STREAM_BATCH)
+        # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
+        return iter(self.connection.execute(statement, params, execution_options={"yield_per": _STREAM_BATCH}))
 
     def stream_contacts(self, campaign_id: int) -> Iterator[Sequence[Any]]:
         """Every contact row of a campaign in id order (columns of `_STREAM_CONTACTS`)."""
