@@ -124,12 +124,13 @@ def import_contacts(
         campaign = _writable(tx, campaign_id)
         existing = tx.existing_numbers(campaign_id)
         suppressed = tx.suppressed_numbers(campaign.business_id)
-        counts = [0, 0]
+        added = updated = 0
 
         def write(rows: list[ContactRow]) -> None:
-            added, updated = tx.add_contacts(campaign_id, map(_new_contact, rows), now)
-            counts[0] += added
-            counts[1] += updated
+            nonlocal added, updated
+            chunk_added, chunk_updated = tx.add_contacts(campaign_id, map(_new_contact, rows), now)
+            added += chunk_added
+            updated += chunk_updated
 
         # An ImportFileError half-way through the file rolls back the chunks already written.
         result = read_contacts(
@@ -141,8 +142,8 @@ def import_contacts(
             progress=progress,
             sink=write,
         )
-        _after_added(tx, campaign, counts[0], now)
-    return ImportReport(added=counts[0], updated=counts[1], result=result)
+        _after_added(tx, campaign, added, now)
+    return ImportReport(added=added, updated=updated, result=result)
 
 
 def _new_contact(row: ContactRow) -> NewContact:

@@ -15,7 +15,7 @@ from herald.imports.errors import ImportFileError
 from herald.imports.header import Header, parse_header
 from herald.imports.model import ContactRow, ImportResult
 from herald.imports.phones import PhoneNormalizer
-from herald.imports.records import FLUSH_ROWS, make_collector, scan
+from herald.imports.records import make_collector, scan
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -90,8 +90,8 @@ def read_contacts(
     reported as a ``DUPLICATE`` reject, "overwritten by line N"). ``progress`` is called with the
     number of source bytes read so far (the last call passes the total).
 
-    With ``sink``, accepted rows are handed to it in chunks, in file order, and the result's ``rows`` is empty: in
-    skip mode as they are read (memory stays flat in the file's rows), in update mode once the file is read. A sink
+    With ``sink``, accepted rows are handed to it in file order and the result's ``rows`` is empty: in skip mode in
+    chunks as they are read (memory stays flat in the file's rows), in update mode all at once when the file is read. A sink
     that writes to a database should do so in one transaction, because the file may still turn out broken.
 
     Raises ImportFileError when the file itself is unusable: before returning anything without a sink, possibly after
@@ -114,8 +114,8 @@ def read_contacts(
     with _gc_paused():
         scan(reader, add)
     if sink is not None:
-        for start in range(0, len(collected.rows), FLUSH_ROWS):
-            sink(collected.rows[start : start + FLUSH_ROWS])
+        if collected.rows:  # the last partial chunk, or (update mode) every row
+            sink(collected.rows)
         collected.rows = []
     if progress is not None:
         progress(size)

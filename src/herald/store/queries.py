@@ -214,85 +214,14 @@ def _campaign(row: Sequence[Any], config: Callable[[Any], CampaignConfig] = _con
     )
 
 
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
 
 
+# Contact imports: new rows and `if_duplicate: update` overwrites, written in chunks of this many.
 _IMPORT_CHUNK = 10_000
-
-# The export queries (SPEC §7): their rows are positional, in their select's column order.
-_STREAM_BATCH = 5000
-_k = t.calls.c
-_m = t.messages.c
-_ct = t.contacts.c
-_STREAM_CONTACTS = (
-    select(
-        _ct.external_id,
-        _ct.contact,
-        _ct.name,
-        _ct.context,
-        _ct.status,
-        _ct.retries,
-        _ct.calls,
-        _ct.billed_seconds,
-        _ct.last_update,
-        _ct.follow_up,
-        _ct.tags,
-        _ct.extracted,
-    )
-    .where(_ct.campaign_id == bindparam("cid"))
-    .order_by(_ct.id)
-)
-_CALL_SELECT = select(
-    _k.public_id,
-    t.contacts.c.contact.label("number_to"),
-    t.contacts.c.name.label("contact_name"),
-    _k.type,
-    _k.status,
-    _k.answered_by,
-    _k.created_at,
-    _k.started_at,
-    _k.ended_at,
-    _k.ended_by,
-    _k.ended_reason,
-    _k.duration,
-    _k.billed_seconds,
-    _k.recording_url,
-    _k.tags,
-    _k.extracted,
-).join(t.contacts, t.contacts.c.id == _k.contact_id)
-_STREAM_CALLS = _CALL_SELECT.where(_k.campaign_id == bindparam("cid")).order_by(_k.id)
-_STREAM_CALLS_ANSWERED_BY = _CALL_SELECT.where(
-    _k.campaign_id == bindparam("cid"), _k.answered_by == bindparam("answered_by")
-).order_by(_k.id)
-_MESSAGE_SELECT = (
-    select(
-        t.contacts.c.external_id,
-        t.contacts.c.contact,
-        t.sendouts.c.public_id.label("sendout_id"),
-        _m.session_id,
-        _m.sent_at,
-        _m.delivered_at,
-        _m.read_at,
-        _m.opt_out_at,
-        _m.error_code,
-        _m.error_msg,
-        _m.button_clicks,
-        _m.link_clicks,
-        _m.input_variables,
-        _m.output_variables,
-    )
-    .join(t.contacts, t.contacts.c.id == _m.contact_id)
-    .join(t.sendouts, t.sendouts.c.id == _m.sendout_id)
-)
-_STREAM_MESSAGES = _MESSAGE_SELECT.where(_m.campaign_id == bindparam("cid")).order_by(_m.id)
 _INSERT_CONTACT = insert(t.contacts)
 _UPDATE_IMPORTED = (
     update(t.contacts)
@@ -375,6 +304,73 @@ _CALLS_BY_PROVIDER_ID = select(
 _SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
     t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
 )
+
+# The export queries (SPEC §7): their rows are positional, in their select's column order.
+_STREAM_BATCH = 5000
+_k = t.calls.c
+_m = t.messages.c
+_STREAM_CONTACTS = (
+    select(
+        _c.external_id,
+        _c.contact,
+        _c.name,
+        _c.context,
+        _c.status,
+        _c.retries,
+        _c.calls,
+        _c.billed_seconds,
+        _c.last_update,
+        _c.follow_up,
+        _c.tags,
+        _c.extracted,
+    )
+    .where(_c.campaign_id == bindparam("cid"))
+    .order_by(_c.id)
+)
+_CALL_SELECT = select(
+    _k.public_id,
+    _c.contact.label("number_to"),
+    _c.name.label("contact_name"),
+    _k.type,
+    _k.status,
+    _k.answered_by,
+    _k.created_at,
+    _k.started_at,
+    _k.ended_at,
+    _k.ended_by,
+    _k.ended_reason,
+    _k.duration,
+    _k.billed_seconds,
+    _k.recording_url,
+    _k.tags,
+    _k.extracted,
+).join(t.contacts, _c.id == _k.contact_id)
+_STREAM_CALLS = _CALL_SELECT.where(_k.campaign_id == bindparam("cid")).order_by(_k.id)
+_STREAM_CALLS_ANSWERED_BY = _CALL_SELECT.where(
+    _k.campaign_id == bindparam("cid"), _k.answered_by == bindparam("answered_by")
+).order_by(_k.id)
+_MESSAGE_SELECT = (
+    select(
+        _c.external_id,
+        _c.contact,
+        t.sendouts.c.public_id.label("sendout_id"),
+        _m.session_id,
+        _m.sent_at,
+        _m.delivered_at,
+        _m.read_at,
+        _m.opt_out_at,
+        _m.error_code,
+        _m.error_msg,
+        _m.button_clicks,
+        _m.link_clicks,
+        _m.input_variables,
+        _m.output_variables,
+    )
+    .join(t.contacts, _c.id == _m.contact_id)
+    .join(t.sendouts, t.sendouts.c.id == _m.sendout_id)
+)
+_STREAM_MESSAGES = _MESSAGE_SELECT.where(_m.campaign_id == bindparam("cid")).order_by(_m.id)
+
 _INSERT_CALLS = insert(t.calls)
 _MAX_CALL_ID = "SELECT max(id) FROM calls"
 _MAX_EVENT_ID = "SELECT max(id) FROM events"
@@ -567,6 +563,19 @@ def _bucket(size: int) -> int:
     return bucket
 
 
+def _converted(rows: Sequence[Any], results: tuple[tuple[int, Any], ...]) -> Iterable[Sequence[Any]]:
+    """Fetched rows with the plan's result processors applied (as they come when there are none)."""
+    if not results:
+        return rows
+    converted = []
+    for raw in rows:
+        row = list(raw)
+        for index, processor in results:
+            row[index] = processor(row[index])
+        converted.append(row)
+    return converted
+
+
 class _Direct:
     """Runs compiled plans on one DBAPI connection."""
 
@@ -601,22 +610,14 @@ class _Direct:
                 row[index] = processor(row[index])
         self.cursor.executemany(plan.sql, rows)
 
-    def stream(self, plan: _Plan, params: dict[str, Any], size: int = 5000) -> Iterator[Sequence[Any]]:
+    def stream(self, plan: _Plan, params: dict[str, Any], size: int) -> Iterator[Sequence[Any]]:
         """The rows of a plan without an expanding parameter, fetched in batches on a cursor of their own."""
         assert plan.expanding is None
         cursor = self.connection.connection.cursor()
         try:
             cursor.execute(plan.sql, self.values(plan, params))
-            results = plan.results
             while batch := cursor.fetchmany(size):
-                if not results:
-                    yield from batch
-                    continue
-                for raw in batch:
-                    row = list(raw)
-                    for index, processor in results:
-                        row[index] = processor(row[index])
-                    yield row
+                yield from _converted(batch, plan.results)
         finally:
             cursor.close()
 
@@ -639,16 +640,7 @@ class _Direct:
                 token = f"__[POSTCOMPILE_{plan.expanding}]"
                 expanded = _EXPANDED_SQL[key] = sql.replace(token, ", ".join("?" * size))
             sql = expanded
-        fetched = self.cursor.execute(sql, values).fetchall()
-        if plan.results:
-            converted = []
-            for raw in fetched:
-                row = list(raw)
-                for index, processor in plan.results:
-                    row[index] = processor(row[index])
-                converted.append(row)
-            return converted
-        return list(fetched)
+        return list(_converted(self.cursor.execute(sql, values).fetchall(), plan.results))
 
 
 class Tx:
@@ -773,7 +765,7 @@ class Tx:
             query = select(t.suppressions.c.contact).where(t.suppressions.c.business_id == business_id)
             return {row[0] for row in self.connection.execute(query)}
         found: set[str] = set()
-        for chunk in _chunks(list(numbers)):
+        for chunk in _chunks(numbers):
             found.update(row[0] for row in self._rows(_SUPPRESSED_AMONG, {"bid": business_id, "numbers": list(chunk)}))
         return found
 
@@ -789,7 +781,7 @@ class Tx:
         """
         base = {**state_values(ContactState(due_at=now)), "attempts_in_cycle": 0, "campaign_id": campaign_id}
         added = updated = 0
-        for chunk in _batched(contacts, _IMPORT_CHUNK):
+        for chunk in _chunks(contacts, _IMPORT_CHUNK):
             new = [
                 {
                     **base,
