@@ -1,14 +1,19 @@
-"""The provider seam: one Protocol that the simulator and every real provider (Twilio, Vapi, WhatsApp) implement.
+"""The provider seam, split in two: outbound (place calls, send messages) and inbound (verify and parse webhooks).
 
-Providers start attempts and report what happened as normalised `ProviderEvent`s; they never touch the store.
-The engine records each event once (unique on provider, external id, kind) and applies the pure rules.
+Providers never touch the store. Outbound adapters are called by a worker *after* the attempt's row has committed,
+outside any transaction; they are told Herald's id of each attempt (as idempotency key and in the callback), so a
+webhook can always find its attempt. Inbound adapters are pure: `parse` turns a webhook body into normalised
+`ProviderEvent`s and `verify` checks its signature; whichever process receives the webhook puts the events in the
+inbox (the `events` table, unique on provider, external id, kind) and a worker applies them through the rules.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from herald.domain.campaign import CampaignConfig
@@ -32,7 +37,7 @@ class CallRequest:
 
 @dataclass(frozen=True, slots=True)
 class MessageRequest:
-    """One WhatsApp template message to send."""
+    """One WhatsApp template message to send; `message_id` is Herald's id of the message row."""
 
     message_id: int
     campaign_id: int
@@ -43,6 +48,15 @@ class MessageRequest:
     variables: Mapping[str, str] = field(default_factory=dict)
 
 
+class StartError(StrEnum):
+    """How a start failed, which decides what happens next."""
+
+    #: 429, 5xx, timeouts, connection errors: tried again later with backoff; `failed_retry_limit` is not consumed.
+    RETRYABLE = "retryable"
+    #: Any other refusal (4xx): the attempt fails with the provider's code and message, through the failed-retry rule.
+    REJECTED = "rejected"
+
+
 @dataclass(frozen=True, slots=True)
 class StartResult:
     """The provider's synchronous answer to a start: its id for the attempt, or an error."""
@@ -50,11 +64,23 @@ class StartResult:
     external_id: str | None
     error_code: str = ""
     error_msg: str = ""
+    #: Set when the start failed; None when the provider took the attempt.
+    error: StartError | None = None
 
     @property
     def ok(self) -> bool:
         """True when the provider took the attempt."""
-        return self.external_id is not None and not self.error_code
+        return self.external_id is not None and not self.error_code and self.error is None
+
+    @classmethod
+    def retryable(cls, code: str, message: str) -> StartResult:
+        """A failure worth trying again (rate limit, server error, timeout)."""
+        return cls(None, code, message, StartError.RETRYABLE)
+
+    @classmethod
+    def rejected(cls, code: str, message: str) -> StartResult:
+        """A refusal: the attempt fails."""
+        return cls(None, code, message, StartError.REJECTED)
 
 
 #: Call event kinds are call statuses (ringing, in-progress, ended, busy, no-answer, failed).
@@ -71,6 +97,9 @@ class ProviderEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
     #: What the event is about: "call" or "message" (a reply or click names its message in `ref`).
     subject: str = "call"
+    #: Herald's id of the attempt when the provider echoes it (a call's `cll_…` id, a message's row id as text):
+    #: it finds the attempt even if the worker that started it died before recording the provider's id.
+    attempt_id: str = ""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -78,23 +107,55 @@ class ProviderEvent:
         return (self.provider, self.external_id, self.kind)
 
 
-class Provider(Protocol):
-    """What the engine needs of a provider."""
+class Outbound(Protocol):
+    """Places calls and sends messages. Called outside any database transaction."""
 
     name: str
+    #: True when the provider treats a repeated Herald id as the same attempt (an idempotency key): a start whose
+    #: answer was lost (worker died, timeout) is then sent again; otherwise it fails as `worker_lost`.
+    idempotent: bool
 
     def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
-        """Place calls; one result per request, in order."""
+        """Place calls; one result per request, in order. Never raises for a provider's refusal or a network error."""
         ...
 
     def send_messages(self, requests: Sequence[MessageRequest], now: datetime) -> list[StartResult]:
         """Send WhatsApp messages; one result per request, in order."""
         ...
 
-    def poll(self, now: datetime) -> list[ProviderEvent]:
-        """Events that have arrived by `now` (a simulator's due events, or webhooks queued by the API)."""
+
+class WebhookError(ValueError):
+    """A webhook that cannot be accepted; `status` is the HTTP answer (401 bad signature, 422 bad body)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Inbound(Protocol):
+    """Turns a provider's webhook into normalised events. Pure: no I/O, no clock."""
+
+    name: str
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:
+        """The events in a webhook body; WebhookError(422) naming the problem when it is malformed."""
         ...
 
-    def next_event_at(self) -> datetime | None:
-        """When the next event is expected, if the provider knows (simulators do); else None."""
+    def verify(self, body: bytes, headers: Mapping[str, str], url: str, options: Mapping[str, Any]) -> bool:
+        """True when the webhook is signed with the credentials in a campaign's `provider_options`."""
         ...
+
+
+def resolve_secret(value: Any) -> str:
+    """A credential from `provider_options`: `env:NAME` reads the environment variable NAME, anything else is itself.
+
+    Raises KeyError naming the variable (never its value) when it is not set.
+    """
+    text = "" if value is None else str(value)
+    if text.startswith("env:"):
+        name = text[4:]
+        if name not in os.environ:
+            raise KeyError(f"environment variable {name} is not set")
+        return os.environ[name]
+    return text
