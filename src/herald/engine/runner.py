@@ -33,7 +33,8 @@ from herald.engine.campaigns import change_status
 from herald.engine.clock import Clock, VirtualClock
 from herald.engine.context import CampaignContext
 from herald.ids import IdFactory
-from herald.providers.base import CallRequest, MessageRequest, Provider, ProviderEvent
+from herald.providers.base import CallRequest, MessageRequest, ProviderEvent
+from herald.providers.simulator import Simulator
 from herald.store.queries import ContactChange, Store, Tx
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
@@ -82,7 +83,7 @@ class Engine:
     def __init__(
         self,
         store: Store,
-        provider: Provider,
+        provider: Simulator,
         clock: Clock,
         ids: IdFactory,
         *,

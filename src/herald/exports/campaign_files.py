@@ -12,7 +12,7 @@ from herald.store.queries import Store
 def write_all(store: Store, campaign_id: int, directory: Path, *, guard: bool = True) -> dict[ExportKind, Path]:
     """Write each export of the campaign as `<kind>.csv` in `directory`; returns the paths by kind."""
     directory.mkdir(parents=True, exist_ok=True)
-    with store.tx() as tx:
+    with store.read() as tx:
         kinds = available(tx.campaign(campaign_id))
     paths: dict[ExportKind, Path] = {}
     for kind in kinds:

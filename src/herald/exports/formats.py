@@ -237,7 +237,7 @@ def export(
 
     `on_rows` is told the number of rows written so far, every 10,000 rows and at the end (for progress bars).
     """
-    with store.tx() as tx:
+    with store.read() as tx:
         campaign = tx.campaign(campaign_id)
         stream = rows(tx, campaign, kind, layout)
         if on_rows is not None:

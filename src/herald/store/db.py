@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 DEFAULT_URL = "sqlite:///herald.db"
 
@@ -15,13 +15,23 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("HERALD_DATABASE_URL") or DEFAULT_URL
 
 
+#: Execution option of a connection that only reads (exports, reports): on SQLite it begins a deferred transaction,
+#: which reads one consistent snapshot of the WAL without taking the write lock.
+READ_ONLY = "herald_read_only"
+#: How long a SQLite writer waits for another's write lock before giving up with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite would begin a transaction only at the first write, so a read-modify-write could read a state another
+    # process changes before the write: Herald begins every transaction itself (see `_sqlite_begin`).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers (exports, analytics) run while the engine writes; NORMAL sync is durable at checkpoints.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     # The default 2 MiB page cache cannot hold a large campaign's contact and call indexes, so the engine's
     # random-key lookups and updates would keep rereading pages; 64 MiB (negative = KiB) keeps them in memory.
     cursor.execute("PRAGMA cache_size=-65536")
@@ -32,10 +42,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock when the transaction begins, so everything it reads stays true until it commits:
+    # several processes (workers, `herald run`, a pause from the CLI) then never act on a state another has changed.
+    # Read-only transactions begin deferred and read a snapshot without blocking writers.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
 def connect(url: str | None = None) -> Engine:
     """An SQLAlchemy engine for `url` with Herald's connection settings."""
     resolved = database_url(url)
     engine = create_engine(resolved)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine

@@ -22,6 +22,9 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to `revision` (default: the newest schema)."""
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes may start on a new database at once: one migrates, the others wait and find it done.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

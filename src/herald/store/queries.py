@@ -36,7 +36,7 @@ from herald.domain.rules import ContactState
 from herald.domain.statuses import CampaignStatus, Channel, ContactStatus
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.db import connect
+from herald.store.db import READ_ONLY, connect
 from herald.store.migrate import upgrade
 from herald.store.records import CallRecord, Campaign, ContactRecord, MessageRecord
 
@@ -78,9 +78,22 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        What it reads stays true until it commits: on SQLite it holds the database's write lock from its start (keep
+        it short, and never call a provider inside it); on PostgreSQL the rows it will change are locked by the
+        queries that read them (`lock_campaign`, `claim_*`, `FOR UPDATE`).
+        """
         with self.engine.begin() as connection:
             yield Tx(connection)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read-only transaction over one consistent snapshot, which never blocks writers (exports, reports)."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY: True})
+            with connection.begin():
+                yield Tx(connection)
 
     def close(self) -> None:
         """Release connections."""

@@ -168,7 +168,20 @@ calls = Table(
     Column("extracted", JSON, nullable=False, default=dict),
     Column("follow_up", Boolean, nullable=False, default=False),
     Column("cycle", Integer, nullable=False, default=1),
+    # The worker that claimed the call; `start_after` is set while the provider has not yet taken it (a start to
+    # make or to retry), and cleared once it has answered.
+    Column("worker_id", Integer),
+    Column("start_after", UTCDateTime),
+    Column("start_tries", Integer, nullable=False, default=0),
+    Column("error_code", String(32), nullable=False, default=""),
+    Column("error_msg", Text, nullable=False, default=""),
     UniqueConstraint("provider", "provider_call_id"),
+    Index(
+        "ix_calls_start_after",
+        "start_after",
+        sqlite_where=text("start_after IS NOT NULL"),
+        postgresql_where=text("start_after IS NOT NULL"),
+    ),
 )
 
 sendouts = Table(
@@ -205,10 +218,21 @@ messages = Table(
     Column("link_clicks", JSON, nullable=False, default=list),
     Column("input_variables", JSON, nullable=False, default=dict),
     Column("output_variables", JSON, nullable=False, default=dict),
+    Column("worker_id", Integer),
+    Column("start_after", UTCDateTime),
+    Column("start_tries", Integer, nullable=False, default=0),
     UniqueConstraint("provider", "provider_message_id"),
+    Index(
+        "ix_messages_start_after",
+        "start_after",
+        sqlite_where=text("start_after IS NOT NULL"),
+        postgresql_where=text("start_after IS NOT NULL"),
+    ),
 )
 
-# Append-only: every provider (and timer) event, stored once before it changes any state.
+# Append-only: every provider (and timer) event, stored once before it changes any state. It is also the inbox:
+# an event is stored unapplied (`applied_at` NULL) by whichever process receives it, and a worker applies it once
+# `available_at` has come (a simulator's scheduled event, or a retry of one that could not be applied yet).
 events = Table(
     "events",
     metadata,
@@ -219,7 +243,34 @@ events = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
     Column("payload", JSON, nullable=False, default=dict),
+    Column("subject", String(16), nullable=False, default="call"),
+    Column("attempt_id", String(64), nullable=False, default=""),
+    Column("applied_at", UTCDateTime),
+    Column("available_at", UTCDateTime),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("pending_reason", Text, nullable=False, default=""),
     UniqueConstraint("provider", "external_id", "kind"),
+    Index(
+        "ix_events_pending",
+        "available_at",
+        sqlite_where=text("applied_at IS NULL"),
+        postgresql_where=text("applied_at IS NULL"),
+    ),
+)
+
+# Processes that claim work (`herald worker`, `herald run`): a heartbeat every few seconds; the claims of one whose
+# heartbeat stopped are taken back by the others.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Column("stop_reason", String(64), nullable=False, default=""),
 )
 
 suppressions = Table(
