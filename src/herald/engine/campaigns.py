@@ -43,7 +43,7 @@ def change_status(tx: Tx, campaign: Campaign, target: CampaignStatus, now: datet
             {"previous_status": campaign.status.value, "new_status": target.value},
             now,
         )
-    tx.update_campaign(campaign.id, **columns)
+    tx.update_campaign(campaign.id, campaign.status, campaign.cycle_iteration, **columns)
 
 
 def create_campaign(store: Store, config: CampaignConfig, now: datetime, ids: IdFactory) -> int:
@@ -63,7 +63,7 @@ def add_contacts(store: Store, campaign_id: int, contacts: Iterable[NewContact],
 
 
 def _writable(tx: Tx, campaign_id: int) -> Campaign:
-    campaign = tx.campaign(campaign_id)
+    campaign = tx.lock_campaign(campaign_id)
     if campaign.status is CampaignStatus.FINISHED:
         raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
     return campaign
@@ -75,9 +75,13 @@ def _after_added(tx: Tx, campaign: Campaign, added: int, now: datetime) -> None:
 
 
 def act(store: Store, campaign_id: int, action: str, now: datetime) -> Campaign:
-    """Apply a lifecycle action; raises lifecycle.InvalidTransition (409) when not allowed."""
+    """Apply a lifecycle action; raises lifecycle.InvalidTransition (409) when not allowed.
+
+    The campaign is locked while the action is decided and written, so it always acts on the status that is stored:
+    a pause committed by another process is never overwritten, and a worker claims nothing after it has committed.
+    """
     with store.tx() as tx:
-        campaign = tx.campaign(campaign_id)
+        campaign = tx.lock_campaign(campaign_id)
         result = lifecycle.apply_action(campaign.status, campaign.archived, action)
         extra: dict[str, object] = {}
         if result.archived != campaign.archived:

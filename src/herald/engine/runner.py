@@ -99,6 +99,9 @@ class Engine:
         self.lease = lease
         self.public_base_url = public_base_url.rstrip("/")
         self.stats = RunStats()
+        #: Set by a live worker: dispatch then only claims (rows with `start_after`), and the worker starts the
+        #: attempts after the claim has committed, outside the transaction.
+        self.worker_id: int | None = None
         self._contexts: dict[int, CampaignContext] = {}
         self._next_lease_check: datetime | None = None
 
@@ -250,27 +253,37 @@ class Engine:
     # --- events --------------------------------------------------------------------------------------------------
 
     def ingest(self, tx: Tx, events: Sequence[ProviderEvent], now: datetime) -> None:
-        """Record events once each, then apply the new ones through the rules."""
+        """Record events once each, then apply the new ones through the rules (in-process: simulator, timers)."""
         fresh = tx.record_events(events, now)
         self.stats.events += len(fresh)
         self.stats.duplicate_events += len(events) - len(fresh)
+        self.apply(tx, fresh, now)
+
+    def apply(self, tx: Tx, events: Sequence[ProviderEvent], now: datetime) -> list[ProviderEvent]:
+        """Apply recorded events through the rules; returns those whose call or message is not known (yet)."""
+        unmatched: list[ProviderEvent] = []
         by_provider: dict[str, list[ProviderEvent]] = {}
-        for event in fresh:
+        for event in events:
             by_provider.setdefault(event.provider, []).append(event)
         for provider, group in by_provider.items():
             call_events = [event for event in group if event.subject == "call" and event.kind in CALL_KINDS]
             message_events = [event for event in group if event.subject == "message" and event.kind in MESSAGE_KINDS]
             if call_events:
-                self._apply_call_events(tx, provider, call_events, now)
+                unmatched.extend(self._apply_call_events(tx, provider, call_events, now))
             if message_events:
-                self._apply_message_events(tx, provider, message_events, now)
+                unmatched.extend(self._apply_message_events(tx, provider, message_events, now))
+        return unmatched
 
-    def _apply_call_events(self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime) -> None:
+    def _apply_call_events(
+        self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime
+    ) -> list[ProviderEvent]:
         calls = tx.calls_by_provider_ids(provider, [event.external_id for event in events])
         ended: list[tuple[CallRecord, ProviderEvent]] = []
+        unmatched: list[ProviderEvent] = []
         for event in sorted(events, key=lambda item: item.occurred_at):
             call = calls.get(event.external_id)
-            if call is None or event.kind not in CALL_KINDS:
+            if call is None:
+                unmatched.append(event)
                 continue
             status = _CALL_STATUSES[event.kind]
             if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK[_CALL_STATUSES.get(call.status) or CallStatus(call.status)]:
@@ -285,11 +298,11 @@ class Engine:
                 call.started_at = event.occurred_at
                 call.values["started_at"] = event.occurred_at
             if status in TERMINAL_CALL_STATUSES:
-                self._finish_call(call, status, event)
+                self._finish_call(call, status, event, self._context(call.campaign_id, tx))
                 ended.append((call, event))
         tx.update_calls(list(calls.values()))
         if not ended:
-            return
+            return unmatched
         contacts = tx.contacts_by_id(call.contact_id for call, _ in ended)
         changes: list[ContactChange] = []
         for call, event in ended:
@@ -321,8 +334,11 @@ class Engine:
             )
             changes.append((record.id, state, {"inflight_id": None, "lease_expires_at": None}))
         tx.save_contacts(changes, now)
+        return unmatched
 
-    def _finish_call(self, call: CallRecord, status: CallStatus, event: ProviderEvent) -> None:
+    def _finish_call(
+        self, call: CallRecord, status: CallStatus, event: ProviderEvent, context: CampaignContext
+    ) -> None:
         data = event.data
         started_at = call.started_at or _parse_time(data.get("started_at"))
         answered = status is CallStatus.ENDED and started_at is not None
@@ -331,13 +347,8 @@ class Engine:
             call.answered_by = None
             call.values["answered_by"] = None
         duration = call_seconds(started_at, event.occurred_at)
-        context = self._contexts.get(call.campaign_id)
-        billing = context.billing if context is not None else None
-        billed = (
-            billed_seconds(duration, call.answered_by, billing)
-            if billing
-            else billed_seconds(duration, call.answered_by)
-        )
+        # The campaign's own billing, read in this transaction: a fresh worker bills exactly like an old one.
+        billed = billed_seconds(duration, call.answered_by, context.billing)
         call.ended_at = event.occurred_at
         call.values.update(
             {
@@ -355,14 +366,18 @@ class Engine:
             }
         )
 
-    def _apply_message_events(self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime) -> None:
+    def _apply_message_events(
+        self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime
+    ) -> list[ProviderEvent]:
         messages = tx.messages_by_provider_ids(provider, [event.ref or event.external_id for event in events])
         contacts = tx.contacts_by_id(message.contact_id for message in messages.values())
         states: dict[int, ContactState] = {}
         extra: dict[int, dict[str, Any]] = {}
+        unmatched: list[ProviderEvent] = []
         for event in sorted(events, key=lambda item: item.occurred_at):
             message = messages.get(event.ref or event.external_id)
             if message is None:
+                unmatched.append(event)
                 continue
             record = contacts[message.contact_id]
             context = self._context(message.campaign_id, tx)
@@ -421,6 +436,7 @@ class Engine:
         kept: list[ContactChange] = [(cid, state, {}) for cid, state in states.items() if cid not in extra]
         tx.save_contacts(released, now)
         tx.save_contacts(kept, now)
+        return unmatched
 
     def _response_timeouts(self, tx: Tx, context: CampaignContext, now: datetime) -> None:
         overdue = tx.overdue_responses(context.campaign.id, now)
@@ -592,31 +608,39 @@ class Engine:
             )
             for record in leased
         ]
-        # Nothing is committed until the step ends, so the rows can carry the provider's ids from the start.
-        results = self.provider.start_calls(requests, now)
+        live = self.worker_id is not None
+        # Simulated: nothing is committed until the step ends and the simulator is in this process, so the rows can
+        # carry its ids from the start. Live: the rows are the claim; they commit before any provider is called.
+        results = [None] * len(requests) if live else self.provider.start_calls(requests, now)
         rows: list[dict[str, Any]] = []
         failures: list[ProviderEvent] = []
         for request, result in zip(requests, results, strict=True):
-            external_id = result.external_id if result.ok and result.external_id else f"start-{request.public_id}"
-            rows.append(
-                {
-                    "public_id": request.public_id,
-                    "campaign_id": campaign.id,
-                    "contact_id": request.contact_id,
-                    "provider": self.provider.name,
-                    "provider_call_id": external_id,
-                    "type": "outbound",
-                    "status": CallStatus.QUEUED.value,
-                    "created_at": now,
-                    "follow_up": request.follow_up,
-                    "cycle": campaign.cycle_iteration,
-                    "tags": [],
-                    "extracted": {},
-                }
-            )
-            if not result.ok:
-                reason = result.error_msg or result.error_code or "provider_error"
-                failures.append(ProviderEvent(self.provider.name, external_id, "failed", now, data={"reason": reason}))
+            row: dict[str, Any] = {
+                "public_id": request.public_id,
+                "campaign_id": campaign.id,
+                "contact_id": request.contact_id,
+                "provider": config.provider if live else self.provider.name,
+                "provider_call_id": None,
+                "type": "outbound",
+                "status": CallStatus.QUEUED.value,
+                "created_at": now,
+                "follow_up": request.follow_up,
+                "cycle": campaign.cycle_iteration,
+                "tags": [],
+                "extracted": {},
+            }
+            if result is None:
+                row["start_after"] = now
+                row["worker_id"] = self.worker_id
+            else:
+                external_id = result.external_id if result.ok and result.external_id else f"start-{request.public_id}"
+                row["provider_call_id"] = external_id
+                if not result.ok:
+                    reason = result.error_msg or result.error_code or "provider_error"
+                    failures.append(
+                        ProviderEvent(self.provider.name, external_id, "failed", now, data={"reason": reason})
+                    )
+            rows.append(row)
         call_ids = tx.insert_calls(rows)
         changes: list[ContactChange] = [
             (
@@ -658,6 +682,11 @@ class Engine:
                     "output_variables": {},
                 }
             )
+        if self.worker_id is not None:
+            for row in rows:
+                row["provider"] = config.provider
+                row["start_after"] = now
+                row["worker_id"] = self.worker_id
         message_ids = tx.insert_messages(rows)
         changes = [
             (
@@ -673,6 +702,8 @@ class Engine:
             for record, message_id in zip(leased, message_ids, strict=True)
         ]
         tx.save_contacts(changes, now)
+        if self.worker_id is not None:
+            return  # live: the claim commits first; the worker sends afterwards
         requests = [
             MessageRequest(
                 message_id=message_id,

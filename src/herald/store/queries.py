@@ -48,6 +48,10 @@ class NotFound(LookupError):
     """No such row (or not visible to this business)."""
 
 
+class Conflict(RuntimeError):
+    """A conditional write found the row changed by another process (HTTP 409)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewContact:
     """A contact to insert (or, with `update`, to overwrite by number)."""
@@ -392,7 +396,17 @@ _MAX_ROWID = 2**63 - 1
 _CALL_IDS = select(t.calls.c.public_id, t.calls.c.id).where(t.calls.c.public_id.in_(bindparam("ids", expanding=True)))
 _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
 _RECORD_EVENTS: dict[str, Any] = {}
-_EVENT_KEYS = ("provider", "external_id", "kind", "occurred_at", "received_at", "payload")
+_EVENT_KEYS = (
+    "provider",
+    "external_id",
+    "kind",
+    "occurred_at",
+    "received_at",
+    "payload",
+    "subject",
+    "attempt_id",
+    "applied_at",
+)
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
 # Insert keys a remembered call can take as given (the others would read back as their column default).
 _CALL_INSERT_KEYS = frozenset(
@@ -736,19 +750,48 @@ class Tx:
             raise NotFound(f"campaign {campaign_id} does not exist")
         return _campaign(row)
 
-    def campaigns(self, statuses: Iterable[CampaignStatus] | None = None) -> list[Campaign]:
-        """Campaigns, oldest first, optionally only those in `statuses`."""
+    def lock_campaign(self, campaign_id: int) -> Campaign:
+        """One campaign, locked until the transaction ends: on PostgreSQL `FOR UPDATE`, so claims, cycle changes and
+        a user's pause of one campaign happen one after the other; on SQLite the write transaction holds the lock."""
+        query = (
+            select(*_CAMPAIGN_COLUMNS)
+            .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
+            .where(t.campaigns.c.id == campaign_id)
+        )
+        if self.connection.dialect.name == "postgresql":
+            query = query.with_for_update(of=t.campaigns)
+        row = self.connection.execute(query).first()
+        if row is None:
+            raise NotFound(f"campaign {campaign_id} does not exist")
+        return _campaign(row)
+
+    def campaigns(self, statuses: Iterable[CampaignStatus] | None = None, *, lock: bool = False) -> list[Campaign]:
+        """Campaigns, oldest first, optionally only those in `statuses` (with `lock`, locked as `lock_campaign`)."""
         if statuses is not None:
-            rows = self._rows(_CAMPAIGNS_BY_STATUS, {"statuses": [status.value for status in statuses]})
+            if lock and self.connection.dialect.name == "postgresql":
+                rows = self.connection.execute(
+                    _CAMPAIGNS_BY_STATUS.with_for_update(of=t.campaigns),
+                    {"statuses": [status.value for status in statuses]},
+                ).all()
+            else:
+                rows = self._rows(_CAMPAIGNS_BY_STATUS, {"statuses": [status.value for status in statuses]})
             return [_campaign(row, _config_text) for row in rows]
         query = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
         return [_campaign(row) for row in self.connection.execute(query.order_by(t.campaigns.c.id))]
 
-    def update_campaign(self, campaign_id: int, **values: Any) -> None:
-        """Set campaign columns."""
+    def update_campaign(
+        self, campaign_id: int, expected: CampaignStatus, expected_cycle: int | None = None, **values: Any
+    ) -> None:
+        """Set campaign columns if the campaign is still in `expected` status (and cycle); Conflict otherwise, so a
+        change made by another process (a pause, a cycle start) is never overwritten."""
         if "status" in values and isinstance(values["status"], CampaignStatus):
             values["status"] = values["status"].value
-        self.connection.execute(update(t.campaigns).where(t.campaigns.c.id == campaign_id).values(**values))
+        condition = and_(t.campaigns.c.id == campaign_id, t.campaigns.c.status == expected.value)
+        if expected_cycle is not None:
+            condition = and_(condition, t.campaigns.c.cycle_iteration == expected_cycle)
+        result = self.connection.execute(update(t.campaigns).where(condition).values(**values))
+        if result.rowcount != 1:
+            raise Conflict(f"campaign {campaign_id} changed meanwhile (it is no longer {expected.value})")
 
     def log(self, campaign_id: int, kind: str, data: dict[str, Any], now: datetime) -> None:
         """Append to the campaign log (status changes, cycle ends): the outbox for outgoing webhooks."""
@@ -1190,7 +1233,9 @@ class Tx:
     # --- events ------------------------------------------------------------------------------------------------
 
     def record_events(self, events: Sequence[ProviderEvent], now: datetime) -> list[ProviderEvent]:
-        """Store events once each (unique provider, external id, kind); return only those not seen before."""
+        """Store events once each (unique provider, external id, kind) as applied by the caller in this
+        transaction; return only those not seen before. (Events received for a worker to apply go through
+        `herald.store.inbox.add`.)"""
         unique: dict[tuple[str, str, str], ProviderEvent] = {}
         for event in events:
             unique.setdefault(event.key, event)
@@ -1213,6 +1258,9 @@ class Tx:
                         event.occurred_at,
                         now,
                         {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+                        event.subject,
+                        event.attempt_id,
+                        now,
                     ]
                     for event in unique.values()
                 ]
@@ -1241,6 +1289,9 @@ class Tx:
                 "occurred_at": event.occurred_at,
                 "received_at": now,
                 "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+                "subject": event.subject,
+                "attempt_id": event.attempt_id,
+                "applied_at": now,
             }
             for event in unique.values()
         ]

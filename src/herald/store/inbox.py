@@ -1,0 +1,193 @@
+"""The events inbox: provider events stored unapplied by whichever process receives them, applied by workers.
+
+An event's idempotency key (provider, external id, kind) is the table's unique constraint, so a webhook delivered
+twice, or by two `herald serve` processes, is stored once. On PostgreSQL a worker takes a batch with `FOR UPDATE
+SKIP LOCKED`, so workers drain the inbox side by side without applying an event twice; on SQLite the write
+transaction holds the database's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+
+from herald.providers.base import ProviderEvent
+from herald.store import schema as t
+from herald.store.queries import Tx, _insert
+
+_e = t.events.c
+#: An event that found no call or message is tried again after this long, doubling up to `_RETRY_MAX`.
+_RETRY_FIRST = timedelta(seconds=1)
+_RETRY_MAX = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxResult:
+    """What storing a webhook's events did."""
+
+    accepted: int
+    duplicates: int
+
+
+def _row(event: ProviderEvent, now: datetime, available_at: datetime) -> dict[str, Any]:
+    return {
+        "provider": event.provider,
+        "external_id": event.external_id,
+        "kind": event.kind,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+        "subject": event.subject,
+        "attempt_id": event.attempt_id,
+        "applied_at": None,
+        "available_at": available_at,
+        "tries": 0,
+        "pending_reason": "",
+    }
+
+
+def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bool = False) -> InboxResult:
+    """Store events unapplied; a duplicate (same provider, external id, kind) is a no-op.
+
+    With `scheduled`, each event becomes applicable at its own `occurred_at` (a live simulator's events, stored
+    when the attempt starts so that no worker's death can lose them); otherwise at once.
+    """
+    unique: dict[tuple[str, str, str], ProviderEvent] = {}
+    for event in events:
+        unique.setdefault(event.key, event)
+    if not unique:
+        return InboxResult(0, len(events))
+    statement = (
+        _insert(tx.connection, t.events)
+        .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
+        .returning(_e.id)
+    )
+    rows = [_row(event, now, event.occurred_at if scheduled else now) for event in unique.values()]
+    accepted = 0
+    for start in range(0, len(rows), 500):
+        accepted += len(tx.connection.execute(statement, rows[start : start + 500]).all())
+    return InboxResult(accepted, len(events) - accepted)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """An inbox event taken by a worker to apply."""
+
+    id: int
+    tries: int
+    event: ProviderEvent
+
+
+def take(tx: Tx, now: datetime, limit: int) -> list[Taken]:
+    """Up to `limit` unapplied events whose time has come, oldest first, locked for this transaction."""
+    query = (
+        select(
+            _e.id,
+            _e.provider,
+            _e.external_id,
+            _e.kind,
+            _e.occurred_at,
+            _e.payload,
+            _e.subject,
+            _e.attempt_id,
+            _e.tries,
+        )
+        .where(_e.applied_at.is_(None), _e.available_at <= now)
+        .order_by(_e.available_at, _e.id)
+        .limit(limit)
+    )
+    if tx.connection.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    taken: list[Taken] = []
+    for row in tx.connection.execute(query):
+        payload = dict(row.payload or {})
+        ref = str(payload.pop("ref", ""))
+        event = ProviderEvent(
+            provider=row.provider,
+            external_id=row.external_id,
+            kind=row.kind,
+            occurred_at=row.occurred_at,
+            ref=ref,
+            data=payload,
+            subject=row.subject,
+            attempt_id=row.attempt_id,
+        )
+        taken.append(Taken(row.id, int(row.tries), event))
+    return taken
+
+
+def mark_applied(tx: Tx, ids: Sequence[int], now: datetime) -> None:
+    """Events applied."""
+    if ids:
+        tx.connection.execute(
+            update(t.events).where(_e.id == bindparam("_id")).values(applied_at=now),
+            [{"_id": event_id} for event_id in ids],
+        )
+
+
+def postpone(tx: Tx, pending: Sequence[tuple[int, int, str]], now: datetime) -> None:
+    """Events that could not be applied yet, as (id, tries so far, reason): kept, counted, tried again later."""
+    if pending:
+        tx.connection.execute(
+            update(t.events)
+            .where(_e.id == bindparam("_id"))
+            .values(available_at=bindparam("_at"), tries=bindparam("_tries"), pending_reason=bindparam("_reason")),
+            [
+                {
+                    "_id": event_id,
+                    "_at": now + min(_RETRY_MAX, _RETRY_FIRST * 2 ** min(tries, 20)),
+                    "_tries": tries + 1,
+                    "_reason": reason,
+                }
+                for event_id, tries, reason in pending
+            ],
+        )
+
+
+def next_available(tx: Tx) -> datetime | None:
+    """When the earliest unapplied event becomes applicable."""
+    value = tx.connection.execute(select(func.min(_e.available_at)).where(_e.applied_at.is_(None))).scalar()
+    return t.UTCDateTime().process_result_value(value, tx.connection.dialect)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event waiting in the inbox, for `herald events --pending`."""
+
+    id: int
+    provider: str
+    external_id: str
+    kind: str
+    attempt_id: str
+    occurred_at: datetime
+    received_at: datetime
+    available_at: datetime | None
+    tries: int
+    reason: str
+
+
+def pending(tx: Tx, limit: int = 100) -> tuple[int, list[PendingEvent]]:
+    """How many events are unapplied, and the oldest `limit` of them."""
+    count = int(tx.connection.execute(select(func.count()).where(_e.applied_at.is_(None))).scalar_one())
+    rows = tx.connection.execute(
+        select(t.events).where(_e.applied_at.is_(None)).order_by(_e.received_at, _e.id).limit(limit)
+    )
+    return count, [
+        PendingEvent(
+            id=row.id,
+            provider=row.provider,
+            external_id=row.external_id,
+            kind=row.kind,
+            attempt_id=row.attempt_id,
+            occurred_at=row.occurred_at,
+            received_at=row.received_at,
+            available_at=row.available_at,
+            tries=row.tries,
+            reason=row.pending_reason,
+        )
+        for row in rows
+    ]
