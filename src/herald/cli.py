@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -101,6 +103,18 @@ def _engine_progress(description: str) -> Iterator[Callable[[Engine], None]]:
             progress.update(task, completed=engine.stats.steps, info=info)
 
         yield show
+
+
+def _freeze_gc() -> None:
+    """For long engine runs, called once at a command's start (process-wide, so never from library code).
+
+    A run allocates many short-lived objects, so the cyclic GC runs often, and its full collections would scan every
+    long-lived object (modules, SQLAlchemy, configurations) each time. Freezing moves what exists now out of its
+    scans; those objects are still freed by reference counting.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def _now() -> datetime:
@@ -351,25 +365,34 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print run statistics as JSON.")] = False,
 ) -> None:
-    """Run active campaigns: dispatch attempts, apply provider events, retry and cycle until finished."""
-    from herald.engine.clock import RealClock, VirtualClock
+    """Run active campaigns: dispatch attempts, apply provider events, retry and cycle until finished.
+
+    With --simulate, the simulator on a virtual clock (one such run per database at a time, and none beside live
+    workers). Without it, a live worker (as `herald worker`) that stops once the campaigns are finished.
+    """
+    from herald.engine.clock import VirtualClock
     from herald.engine.runner import Engine
     from herald.ids import IdFactory
     from herald.providers.simulator import Simulator
 
+    _freeze_gc()
     with _store() as store:
         with store.tx() as tx:
             campaigns = [c for c in tx.campaigns() if not campaign or c.id in campaign]
             latest = tx.latest_activity()
-        providers = {c.config.provider for c in campaigns}
-        if not simulate and providers - {"simulator"}:
-            raise _fail(f"provider(s) not available yet: {', '.join(sorted(providers - {'simulator'}))}")
-        # Virtual time never goes back: it starts after anything already recorded.
-        clock: VirtualClock | RealClock = VirtualClock(max(_now(), latest or _now())) if simulate else RealClock()
-        # Public ids stay random: seeded ids would repeat those of an earlier run in the same database.
-        engine = Engine(store, Simulator(seed), clock, IdFactory())
-        with _engine_progress("running") as show:
-            stats = engine.run(campaign or None, max_steps=None if until_finished else 1, progress=show)
+        if not simulate:
+            _run_live(store, campaign, until_finished, json_output)
+            return
+        membership = _exclusive_simulation(store)
+        try:
+            # Virtual time never goes back: it starts after anything already recorded.
+            clock = VirtualClock(max(_now(), latest or _now()))
+            # Public ids stay random: seeded ids would repeat those of an earlier run in the same database.
+            engine = Engine(store, Simulator(seed), clock, IdFactory())
+            with _engine_progress("running") as show:
+                stats = engine.run(campaign or None, max_steps=None if until_finished else 1, progress=show)
+        finally:
+            membership.close()
         with store.tx() as tx:
             states = {c.id: tx.campaign(c.id).status.value for c in campaigns}
     result = {
@@ -388,6 +411,163 @@ def run(
             f"{stats.attempts} attempts, {stats.events} events; "
             + ", ".join(f"campaign {cid}: {status}" for cid, status in states.items())
         )
+
+
+def _exclusive_simulation(store: Store) -> Any:
+    """Register this simulated run, refusing to start beside another one or beside live workers: virtual time is
+    this process's own, so two clocks on one database cannot agree on what is due."""
+    from herald.engine.clock import RealClock
+    from herald.engine.worker import STALE_AFTER, Membership
+    from herald.store import claims
+
+    clock = RealClock()
+    membership = Membership(store, "simulate", clock, on_lost=lambda: None)
+    with store.tx() as tx:
+        others = [w for w in claims.alive(tx, clock.now() - STALE_AFTER) if w.id != membership.id]
+    if others:
+        membership.close("refused")
+        who = ", ".join(
+            f"{'herald run --simulate' if w.kind == 'simulate' else 'herald worker'} (pid {w.pid} on {w.host})"
+            for w in others
+        )
+        raise _fail(
+            f"another process is running campaigns on this database: {who}. A simulated run needs the database to "
+            "itself; stop it or wait for it to finish (a killed process counts for 20 s after its last heartbeat)."
+        )
+    return membership
+
+
+def _run_live(store: Store, campaign: list[int] | None, until_finished: bool, json_output: bool) -> None:
+    from herald.engine.worker import Worker, describe
+
+    worker = Worker(store, campaign_ids=campaign)
+    _stop_on_signals(worker.stop)
+    worker.register()
+    try:
+        while not worker.stopping:
+            busy = worker.round()
+            if not until_finished or worker.finished():
+                break
+            if not busy:
+                time.sleep(worker.poll_seconds)
+    finally:
+        worker.close()
+    with store.read() as tx:
+        states = {c.id: c.status.value for c in tx.campaigns() if not campaign or c.id in campaign}
+    result = {**describe(worker.stats), "campaigns": states}
+    if json_output:
+        _print_json(result)
+    else:
+        err.print(
+            f"{worker.stats.claimed} attempts, {worker.stats.events_applied} events; "
+            + ", ".join(f"campaign {cid}: {status}" for cid, status in states.items()),
+            markup=False,
+        )
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    import signal
+
+    def handler(signum: int, _frame: Any) -> None:
+        err.print(f"{signal.Signals(signum).name}: finishing the current round, then stopping", markup=False)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@app.command()
+def worker(
+    campaign: Annotated[
+        list[int] | None, typer.Option("--campaign", "-c", help="Only these campaigns (default: all).")
+    ] = None,
+    poll: Annotated[float, typer.Option("--poll", min=0.05, max=60, help="Seconds between rounds when idle.")] = 1.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the worker's figures as JSON when it stops.")
+    ] = False,
+) -> None:
+    """Run the live engine: claim due contacts, call providers, apply webhook events, run cycles.
+
+    Start as many as you like, on one machine or several, on the same database: a contact is never in two attempts,
+    limits hold across all of them, and the claims of a worker that dies are taken back by the others within 30 s.
+    Runs until SIGTERM or Ctrl-C (it then finishes its round and exits 0); it never exits because it is idle.
+    """
+    import logging
+
+    from herald.engine.worker import Worker, describe
+
+    _freeze_gc()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with _store() as store:
+        live = Worker(store, poll_seconds=poll, campaign_ids=campaign)
+        _stop_on_signals(live.stop)
+        live.register()
+        err.print(f"worker {live.worker_id} started (pid {os.getpid()}); Ctrl-C or SIGTERM stops it", markup=False)
+        stats = live.run()
+    if json_output:
+        _print_json(describe(stats))
+    else:
+        err.print(
+            f"worker stopped: {stats.claimed} attempts claimed, {stats.events_applied} events applied", markup=False
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    processes: Annotated[int, typer.Option("--processes", min=1, max=64, help="HTTP processes.")] = 1,
+) -> None:
+    """Serve HTTP: provider webhooks in (POST /webhooks/{provider}) and /healthz (the REST API comes next).
+
+    Webhooks are verified, parsed and stored in the inbox; `herald worker`s apply them. Callback URLs given to
+    providers start with HERALD_PUBLIC_URL (default http://127.0.0.1:8000).
+    """
+    import uvicorn
+
+    from herald.store.db import database_url
+
+    # Checked here, with a clear message, rather than in each HTTP process.
+    with _store():
+        pass
+    os.environ["HERALD_DATABASE_URL"] = database_url(_state["db"])
+    uvicorn.run(
+        "herald.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=processes,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command()
+def events(
+    pending: Annotated[bool, typer.Option("--pending", help="Events received but not applied yet.")] = True,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many to list.")] = 50,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Provider events waiting in the inbox: how many, and the oldest with why each waits."""
+    from dataclasses import asdict
+
+    from herald.store import inbox
+
+    with _store() as store, store.read() as tx:
+        count, rows = inbox.pending(tx, limit)
+    if json_output:
+        _print_json({"pending": count, "events": [asdict(row) for row in rows]})
+        return
+    err.print(f"{count} event(s) waiting", markup=False)
+    if rows:
+        table = Table("id", "provider", "kind", "external id", "attempt", "received", "tries", "why")
+        for row in rows:
+            table.add_row(
+                str(row.id), row.provider, row.kind, row.external_id, row.attempt_id,
+                f"{row.received_at:%Y-%m-%d %H:%M:%S}", str(row.tries), row.reason,
+            )  # fmt: skip
+        Console().print(table, markup=False)
 
 
 # --- export --------------------------------------------------------------------------------------------------------
@@ -457,6 +637,7 @@ def demo(
     """Run a whole simulated campaign on a fresh SQLite database and write its exports and an HTML report."""
     from herald.demo import run_demo
 
+    _freeze_gc()
     with _engine_progress(f"demo ({channel.value})") as show:
         result = run_demo(out, channel, contacts, seed, progress=show)
     if json_output:

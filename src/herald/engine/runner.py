@@ -6,7 +6,6 @@ dispatch due contacts → end cycles. The same step runs under a virtual clock (
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -129,11 +128,6 @@ class Engine:
         tx_context: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         batch_started = 0.0
-        # A run allocates many short-lived objects, so the cyclic GC runs often, and its full collections would
-        # scan every long-lived object (modules, SQLAlchemy, configurations) each time. Freezing moves what exists
-        # now out of its scans; those objects are still freed by reference counting. gc.freeze is process-wide:
-        # it also covers the caller's objects, and nothing undoes it (a later freeze only adds to it).
-        gc.freeze()
         try:
             while True:
                 now = self.clock.now()
@@ -189,7 +183,7 @@ class Engine:
         if check_leases:
             # Leases last hours; looking once a minute is plenty and keeps the step cheap.
             self._next_lease_check = now + LEASE_CHECK_EVERY
-        for campaign in tx.campaigns(RUNNING):
+        for campaign in tx.campaigns(RUNNING, lock=True):
             if check_leases:
                 self._expire_leases(tx, campaign.id, now)
             context = self._refresh(campaign)

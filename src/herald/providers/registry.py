@@ -33,8 +33,8 @@ class ProviderSpec:
     options: str
     outbound: str
     inbound: str | None
-    #: Runs live under `herald worker` (every provider but a virtual-clock-only one).
-    live: bool = True
+    #: Honours Herald's id as an idempotency key, so a start whose answer was lost is sent again (else: worker_lost).
+    idempotent: bool = False
 
     def _attribute(self, attribute: str) -> Any:
         return getattr(import_module(self.module), attribute)
@@ -61,7 +61,7 @@ _PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
     for spec in (
         ProviderSpec("simulator", "herald.providers.simulator", "SimulatorOptions", "live_simulator", None),
-        ProviderSpec("http", "herald.providers.http", "HttpOptions", "HttpOutbound", "HttpInbound"),
+        ProviderSpec("http", "herald.providers.http", "HttpOptions", "HttpOutbound", "HttpInbound", idempotent=True),
     )
 }
 

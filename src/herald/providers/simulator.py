@@ -10,7 +10,7 @@ import heapq
 import math
 import random
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,6 +78,9 @@ class SimulatorOptions(_Options):
     """`provider_options` of a campaign that uses the simulator."""
 
     seed: int = 0
+    #: Live runs only (`herald worker`): every delay and talk time is multiplied by this, so that a local live
+    #: campaign finishes in minutes (0.1: a 75 s conversation takes 7.5 s). Simulated runs ignore it.
+    time_scale: float = Field(default=1.0, gt=0, le=1)
     phone: PhoneOptions = PhoneOptions()
     conversation: ConversationOptions = ConversationOptions()
     whatsapp: WhatsAppOptions = WhatsAppOptions()
@@ -130,6 +133,8 @@ class Simulator:
     """A deterministic provider for both channels. Events are kept in a time-ordered heap until polled."""
 
     name = NAME
+    #: A new process knows nothing of another's simulated calls: a start whose worker died fails as worker_lost.
+    idempotent = False
 
     def __init__(self, seed: int = 0) -> None:
         self._rng = random.Random(seed)
@@ -325,3 +330,56 @@ class Simulator:
                     data={"id": "btn-no", "name": "No", "accepted": False},
                 )
             )
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+class LiveSimulator:
+    """The simulator on the real clock, under `herald worker`: each start's events (its whole future, scaled by
+    `time_scale`) are handed to the worker, which stores them in the inbox to be applied when they fall due, like a
+    real provider's webhooks. A worker's death then loses none of them."""
+
+    name = NAME
+    idempotent = False
+
+    def __init__(self, options: SimulatorOptions) -> None:
+        # Seeded from the system: two workers must not draw the same outcomes for their calls.
+        self._simulator = Simulator(random.SystemRandom().getrandbits(64) ^ options.seed)
+        self._scale = options.time_scale
+
+    def _scaled(self, event: ProviderEvent, now: datetime) -> ProviderEvent:
+        if self._scale == 1:
+            return event
+        data = dict(event.data)
+        for key in ("started_at", "follow_up_at"):
+            if data.get(key):
+                instant = datetime.fromisoformat(str(data[key]))
+                data[key] = (now + (instant - now) * self._scale).isoformat()
+        return ProviderEvent(
+            event.provider,
+            event.external_id,
+            event.kind,
+            now + (event.occurred_at - now) * self._scale,
+            ref=event.ref,
+            data=data,
+            subject=event.subject,
+            attempt_id=event.attempt_id,
+        )
+
+    def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
+        """Accept every call (its events wait in `scheduled`)."""
+        return self._simulator.start_calls(requests, now)
+
+    def send_messages(self, requests: Sequence[MessageRequest], now: datetime) -> list[StartResult]:
+        """Accept (or refuse) each message (its events wait in `scheduled`)."""
+        return self._simulator.send_messages(requests, now)
+
+    def scheduled(self, now: datetime) -> list[ProviderEvent]:
+        """Every event the starts so far will produce, with the instant each falls due; taken once."""
+        return [self._scaled(event, now) for event in self._simulator.poll(_END_OF_TIME)]
+
+
+def live_simulator(options: SimulatorOptions) -> LiveSimulator:
+    """The registry's factory for `provider: simulator` under `herald worker`."""
+    return LiveSimulator(options)

@@ -261,12 +261,12 @@ _STALE = (
     .where(_c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None), _c.lease_expires_at <= bindparam("now"))
     .scalar_subquery()
 )
-_EXPIRED_CALLS = select(t.calls.c.provider, t.calls.c.provider_call_id).where(
+_EXPIRED_CALLS = select(t.calls.c.provider, t.calls.c.provider_call_id, t.calls.c.id, t.calls.c.public_id).where(
     t.calls.c.id.in_(_STALE), t.calls.c.campaign_id == bindparam("cid")
 )
-_EXPIRED_MESSAGES = select(t.messages.c.provider, t.messages.c.provider_message_id).where(
-    t.messages.c.id.in_(_STALE), t.messages.c.campaign_id == bindparam("cid")
-)
+_EXPIRED_MESSAGES = select(
+    t.messages.c.provider, t.messages.c.provider_message_id, t.messages.c.id, t.messages.c.id
+).where(t.messages.c.id.in_(_STALE), t.messages.c.campaign_id == bindparam("cid"))
 _CHANNEL = select(t.campaigns.c.channel).where(t.campaigns.c.id == bindparam("cid"))
 _CAMPAIGNS_BY_STATUS = (
     select(
@@ -302,6 +302,8 @@ _NEXT_LEASE_EXPIRY = select(func.min(_c.lease_expires_at)).where(
 )
 _ALL_CONTACTS = select(*_CONTACT_COLUMNS).where(_c.campaign_id == bindparam("cid")).order_by(_c.id)
 _CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
+_CONTACTS_BY_ID_LOCKED = _CONTACTS_BY_ID.order_by(_c.id).with_for_update()
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 _CYCLE_PROBES = tuple(
     select(_c.id).where(_c.campaign_id == bindparam("cid"), condition).limit(1)
     for condition in (_c.final == false(), _c.follow_up == true(), _c.inflight_id.is_not(None))
@@ -318,6 +320,7 @@ _CALLS_BY_PROVIDER_ID = select(
     t.calls.c.follow_up,
     t.calls.c.provider_call_id,
 ).where(t.calls.c.provider == bindparam("provider"), t.calls.c.provider_call_id.in_(bindparam("ids", expanding=True)))
+_CALLS_BY_PROVIDER_ID_LOCKED = _CALLS_BY_PROVIDER_ID.order_by(t.calls.c.id).with_for_update()
 _SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
     t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
 )
@@ -890,15 +893,28 @@ class Tx:
         )
         return {row[0]: int(row[1]) for row in rows}
 
+    @property
+    def locks_rows(self) -> bool:
+        """True where rows are locked one by one (PostgreSQL); SQLite's write transaction locks the whole database."""
+        return self.connection.dialect.name == "postgresql"
+
     def due_contacts(self, campaign_id: int, now: datetime, limit: int) -> list[ContactRecord]:
-        """Contacts owed an attempt by `now` and not in one, earliest due first."""
-        return [_contact(row) for row in self._rows(_DUE, {"cid": campaign_id, "now": now, "limit": limit})]
+        """Contacts owed an attempt by `now` and not in one, earliest due first; on PostgreSQL locked, skipping those
+        another transaction holds (`FOR UPDATE SKIP LOCKED`), so two workers never claim the same contact."""
+        params = {"cid": campaign_id, "now": now, "limit": limit}
+        if self.locks_rows:
+            return [_contact(row) for row in self.connection.execute(_DUE_LOCKED, params)]
+        return [_contact(row) for row in self._rows(_DUE, params)]
 
     def contacts_by_id(self, ids: Iterable[int]) -> dict[int, ContactRecord]:
-        """Contacts by id."""
+        """Contacts by id; on PostgreSQL locked in id order until the transaction ends (no lost update)."""
         found: dict[int, ContactRecord] = {}
         for chunk in _chunks(sorted(set(ids))):
-            found.update((row[0], _contact(row)) for row in self._rows(_CONTACTS_BY_ID, {"ids": list(chunk)}))
+            if self.locks_rows:
+                rows: Iterable[Any] = self.connection.execute(_CONTACTS_BY_ID_LOCKED, {"ids": list(chunk)})
+            else:
+                rows = self._rows(_CONTACTS_BY_ID, {"ids": list(chunk)})
+            found.update((row[0], _contact(row)) for row in rows)
         return found
 
     def save_contacts(self, changes: Sequence[ContactChange], now: datetime) -> None:
@@ -967,8 +983,32 @@ class Tx:
         params = {"cid": campaign_id, "now": now}
         (campaign_channel,) = self._rows(_CHANNEL, params)[0]
         if campaign_channel == Channel.PHONE_CALL.value:
-            return [("call", row[0], row[1]) for row in self._rows(_EXPIRED_CALLS, params)]
-        return [("message", row[0], row[1]) for row in self._rows(_EXPIRED_MESSAGES, params)]
+            rows, table, column, prefix = self._rows(_EXPIRED_CALLS, params), t.calls, "provider_call_id", "start"
+            subject = "call"
+        else:
+            rows, table, column, prefix = (
+                self._rows(_EXPIRED_MESSAGES, params),
+                t.messages,
+                "provider_message_id",
+                "send",
+            )
+            subject = "message"
+        expired: list[tuple[str, str, str]] = []
+        never_started: list[dict[str, Any]] = []
+        for provider, external_id, row_id, public_id in rows:
+            if external_id is None:
+                # Its provider never took it (a start still retrying): it fails under the id a refused start gets.
+                external_id = f"{prefix}-{public_id}"
+                never_started.append({"_id": row_id, "_pid": external_id})
+            expired.append((subject, provider, external_id))
+        if never_started:
+            self.connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("_id"))
+                .values({column: bindparam("_pid"), "start_after": None}),
+                never_started,
+            )
+        return expired
 
     def next_lease_expiry(self, campaign_id: int) -> datetime | None:
         """When the earliest lease of an attempt in flight runs out."""
@@ -998,8 +1038,10 @@ class Tx:
         return [_contact(row) for row in rows]
 
     def all_contacts(self, campaign_id: int) -> Iterator[ContactRecord]:
-        """Every contact of a campaign, by id."""
-        return map(_contact, self._stream(_ALL_CONTACTS, {"cid": campaign_id}))
+        """Every contact of a campaign, by id (on PostgreSQL locked, in id order like `contacts_by_id`, since a cycle
+        start rewrites them)."""
+        statement = _ALL_CONTACTS.with_for_update() if self.locks_rows else _ALL_CONTACTS
+        return map(_contact, self._stream(statement, {"cid": campaign_id}))
 
     def suppress(self, business_id: int, number: str, now: datetime, source: str) -> None:
         """Put a number on the business's suppression list and close it in every campaign of the business."""
@@ -1092,7 +1134,14 @@ class Tx:
             else:
                 views[provider_id] = known[call_id]
         for chunk in _chunks(missing):
-            for row in self._rows(_CALLS_BY_PROVIDER_ID, {"provider": provider, "ids": list(chunk)}):
+            params = {"provider": provider, "ids": list(chunk)}
+            # On PostgreSQL two workers may apply events of one call at once: the second waits for the first.
+            rows = (
+                self.connection.execute(_CALLS_BY_PROVIDER_ID_LOCKED, params)
+                if self.locks_rows
+                else self._rows(_CALLS_BY_PROVIDER_ID, params)
+            )
+            for row in rows:
                 view = [*row[:8], bool(row[8])]
                 known[row[0]] = view
                 known_ids[(provider, row[9])] = row[0]
@@ -1187,9 +1236,10 @@ class Tx:
         found: dict[str, MessageRecord] = {}
         m = t.messages.c
         for chunk in _chunks(sorted(set(provider_ids))):
-            rows = self.connection.execute(
-                select(t.messages).where(m.provider == provider, m.provider_message_id.in_(chunk))
-            )
+            query = select(t.messages).where(m.provider == provider, m.provider_message_id.in_(chunk))
+            if self.locks_rows:
+                query = query.order_by(m.id).with_for_update()
+            rows = self.connection.execute(query)
             for row in rows:
                 found[row.provider_message_id] = MessageRecord(
                     id=row.id,

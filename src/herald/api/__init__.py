@@ -1,0 +1,1 @@
+"""HTTP: provider webhooks into the inbox, health, and (next) the Altur-compatible REST API."""

@@ -1,0 +1,52 @@
+"""The ASGI application of `herald serve`."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from herald.api.webhooks import receive
+from herald.providers.base import WebhookError
+from herald.store import inbox
+from herald.store.queries import Store
+
+
+def create_app(store: Store) -> FastAPI:
+    """The HTTP application over `store`."""
+    app = FastAPI(title="Herald", docs_url=None, redoc_url=None)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        """The database answers; how many events wait in the inbox."""
+        try:
+            with store.read() as tx:
+                tx.connection.execute(text("SELECT 1"))
+                pending, _ = inbox.pending(tx, limit=0)
+        except Exception as error:  # health must answer, whatever the database says
+            return JSONResponse({"status": "error", "error": type(error).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "pending_events": pending})
+
+    @app.post("/webhooks/{provider}")
+    async def webhook(provider: str, request: Request) -> JSONResponse:
+        """A provider's events: verified, parsed, stored in the inbox for the workers."""
+        body = await request.body()
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        try:
+            result = await run_in_threadpool(
+                receive, store, provider, body, headers, str(request.url), datetime.now(UTC)
+            )
+        except WebhookError as error:
+            return JSONResponse({"error": error.message}, status_code=error.status)
+        return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application for `herald serve` processes: the database is HERALD_DATABASE_URL."""
+    return create_app(Store.open(os.environ.get("HERALD_DATABASE_URL"), migrate=False))

@@ -1,0 +1,80 @@
+"""Provider webhooks into the inbox: verify, parse (pure, per provider), store unapplied. Workers apply them.
+
+Nothing a provider sends is applied here, so a webhook costs one short transaction and any number of `herald serve`
+processes can take them side by side; a duplicate is a no-op (the inbox's unique key) and still answers 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from herald.providers import registry
+from herald.providers.base import ProviderEvent, WebhookError
+from herald.store import inbox
+from herald.store import schema as t
+from herald.store.queries import Store, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A webhook stored: how many events were new, how many were already in the inbox."""
+
+    accepted: int
+    duplicates: int
+
+
+def _campaign_options(tx: Tx, provider: str, events: Sequence[ProviderEvent]) -> dict[int, Mapping[str, Any]]:
+    """The provider options of every campaign the events are about; WebhookError(422) names an unknown attempt."""
+    call_ids = sorted({e.attempt_id for e in events if e.subject == "call" and e.attempt_id})
+    message_ids = sorted({e.attempt_id for e in events if e.subject == "message" and e.attempt_id})
+    bad = [aid for aid in message_ids if not aid.isdigit()]
+    if bad:
+        raise WebhookError(422, f"unknown message_id {bad[0]!r}")
+    campaign_of: dict[str, int] = {}
+    if call_ids:
+        rows = tx.connection.execute(
+            select(t.calls.c.public_id, t.calls.c.campaign_id).where(
+                t.calls.c.public_id.in_(call_ids), t.calls.c.provider == provider
+            )
+        )
+        campaign_of.update({f"call:{row[0]}": row[1] for row in rows})
+    if message_ids:
+        rows = tx.connection.execute(
+            select(t.messages.c.id, t.messages.c.campaign_id).where(
+                t.messages.c.id.in_([int(aid) for aid in message_ids]), t.messages.c.provider == provider
+            )
+        )
+        campaign_of.update({f"message:{row[0]}": row[1] for row in rows})
+    for subject, ids in (("call", call_ids), ("message", message_ids)):
+        for attempt_id in ids:
+            if f"{subject}:{attempt_id}" not in campaign_of:
+                raise WebhookError(422, f"unknown {subject}_id {attempt_id!r}")
+    return {cid: tx.campaign(cid).config.provider_options for cid in set(campaign_of.values())}
+
+
+def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> Accepted:
+    """Verify and store one webhook; WebhookError (401 bad signature, 404 unknown provider, 422 bad body)."""
+    try:
+        spec = registry.spec(provider)
+    except registry.UnknownProvider as error:
+        raise WebhookError(404, str(error)) from None
+    adapter = spec.make_inbound()
+    if adapter is None:
+        raise WebhookError(404, f"provider {provider!r} sends no webhooks")
+    events = adapter.parse(body, headers)
+    with store.tx() as tx:
+        options = _campaign_options(tx, provider, events)
+        # Every campaign the body speaks of must have signed it: one forged event would otherwise ride along.
+        try:
+            verified = bool(options) and all(adapter.verify(body, headers, url, o) for o in options.values())
+        except KeyError as error:  # a credential's environment variable is missing: say which, never its value
+            raise WebhookError(401, f"cannot verify the signature: {error.args[0]}") from None
+        if not verified:
+            raise WebhookError(401, "missing or invalid signature")
+        result = inbox.add(tx, events, now)
+    return Accepted(result.accepted, result.duplicates)

@@ -1,0 +1,468 @@
+"""`herald worker`: the live engine. Any number of workers, in any number of processes, on one database.
+
+Each round is a few short transactions, none of which calls a provider:
+1. take back the claims of workers whose heartbeat stopped (every few seconds);
+2. drain the inbox: events received by `herald serve` (or scheduled by the live simulator) go through the rules;
+3. per running campaign, with the campaign locked: expire leases, start a due cycle, time out WhatsApp responses,
+   claim due contacts within `concurrency_limit` and the daily message limit, end a finished cycle; the claim
+   (the call or message row with Herald's id) commits here;
+4. start the claimed attempts at their providers, outside any transaction, and record each answer.
+What must hold across processes is decided by the database in the statement that changes the row (locks, SKIP
+LOCKED, conditional updates), never by one process's memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+
+from herald.domain.statuses import CampaignStatus, Channel
+from herald.engine.campaigns import change_status
+from herald.engine.clock import Clock, RealClock
+from herald.engine.runner import RUNNING, Engine
+from herald.ids import IdFactory
+from herald.providers import registry
+from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
+from herald.providers.simulator import LiveSimulator, Simulator
+from herald.store import claims, inbox
+from herald.store.queries import Conflict, Store, Tx
+from herald.store.records import Campaign
+
+log = logging.getLogger("herald.worker")
+
+#: How long a worker may go without a heartbeat before the others take its claims back.
+STALE_AFTER = timedelta(seconds=20)
+HEARTBEAT_EVERY = 3.0
+RECOVER_EVERY = timedelta(seconds=5)
+LEASE_CHECK_EVERY = timedelta(seconds=30)
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did."""
+
+    rounds: int = 0
+    claimed: int = 0
+    started: int = 0
+    start_retries: int = 0
+    start_rejected: int = 0
+    events_applied: int = 0
+    events_postponed: int = 0
+    recovered: int = 0
+    errors: int = 0
+    campaigns_paused: list[int] = field(default_factory=list)
+
+
+class _Outbounds:
+    """One outbound adapter per campaign and provider options, rebuilt when the options change."""
+
+    def __init__(self, factory: Callable[[str, BaseModel], Outbound] | None = None) -> None:
+        self._factory = factory
+        self._made: dict[tuple[int, str], Outbound] = {}
+
+    def get(self, campaign: Campaign) -> Outbound:
+        config = campaign.config
+        key = (campaign.id, repr(sorted(config.provider_options.items())) + config.provider)
+        found = self._made.get(key)
+        if found is None:
+            options = registry.validate_options(config.provider, config.provider_options)
+            if self._factory is not None:
+                found = self._factory(config.provider, options)
+            else:
+                found = registry.spec(config.provider).make_outbound(options)
+            self._made[key] = found
+        return found
+
+
+class Membership:
+    """This process's row in `workers`, kept alive by a heartbeat thread with its own transactions."""
+
+    def __init__(self, store: Store, kind: str, clock: Clock, on_lost: Callable[[], None]) -> None:
+        self.store = store
+        self.clock = clock
+        self._on_lost = on_lost
+        self._done = threading.Event()
+        with store.tx() as tx:
+            self.id = claims.register(tx, kind, clock.now())
+        self._thread = threading.Thread(target=self._beat, name="herald-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._done.wait(HEARTBEAT_EVERY):
+            try:
+                with self.store.tx() as tx:
+                    alive = claims.heartbeat(tx, self.id, RealClock().now())
+            except DBAPIError as error:
+                log.warning("heartbeat failed: %s", error)
+                continue
+            if not alive:
+                log.error("worker %s was declared dead by another process; stopping", self.id)
+                self._on_lost()
+                return
+
+    def close(self, reason: str = "stopped") -> None:
+        """Stop beating and mark this process stopped."""
+        self._done.set()
+        self._thread.join()
+        with self.store.tx() as tx:
+            claims.stop(tx, self.id, RealClock().now(), reason)
+
+
+class Worker:
+    """Claims due work, calls providers, applies events, until told to stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+        poll_seconds: float = 1.0,
+        batch: int = 500,
+        campaign_ids: Sequence[int] | None = None,
+        outbound_factory: Callable[[str, BaseModel], Outbound] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or RealClock()
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self.campaign_ids = set(campaign_ids) if campaign_ids else None
+        self.stats = WorkerStats()
+        # The engine's rules and dispatch, in claim-only mode: its simulator is never called here.
+        self.engine = Engine(store, Simulator(), self.clock, ids or IdFactory())
+        self.outbounds = _Outbounds(outbound_factory)
+        self.worker_id = 0
+        self._next_recover: datetime | None = None
+        self._next_lease_check: datetime | None = None
+        self._stop = threading.Event()
+        self._membership: Membership | None = None
+
+    # --- life ----------------------------------------------------------------------------------------------------
+
+    def register(self) -> int:
+        """Record this worker and start its heartbeat; returns its id."""
+        self._membership = Membership(self.store, "worker", self.clock, self._stop.set)
+        self.worker_id = self.engine.worker_id = self._membership.id
+        return self.worker_id
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the round it is in (it starts what it has claimed, then exits)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once asked to stop."""
+        return self._stop.is_set()
+
+    def run(self) -> WorkerStats:
+        """Rounds until `stop()`: never exits because it is idle."""
+        if not self.worker_id:
+            self.register()
+        try:
+            while not self._stop.is_set():
+                busy = self.round()
+                if not busy:
+                    self._stop.wait(self.poll_seconds)
+        finally:
+            self.close()
+        return self.stats
+
+    def close(self) -> None:
+        """Stop the heartbeat and mark this worker stopped (its pending starts go back to the pool)."""
+        if self._membership is not None:
+            with self.store.tx() as tx:
+                claims.release_worker(tx, self.worker_id)
+            self._membership.close()
+            self._membership = None
+
+    def finished(self) -> bool:
+        """True when no campaign in scope is running and nothing waits in the inbox (for `herald run`)."""
+        with self.store.read() as tx:
+            running = [c.id for c in tx.campaigns(RUNNING) if self.campaign_ids is None or c.id in self.campaign_ids]
+            return not running and inbox.next_available(tx) is None
+
+    def round(self) -> bool:
+        """One round of work; True if there may be more to do at once (a full batch was taken)."""
+        self.stats.rounds += 1
+        busy = False
+        for phase in (self._recover, self._drain, self._campaigns, self._start_claimed, self._drain):
+            try:
+                busy = phase() or busy
+            except (DBAPIError, Conflict) as error:
+                # Another process won a race (a lock, a conditional write): nothing was written; try next round.
+                self.stats.errors += 1
+                log.warning("%s: %s", phase.__name__, error)
+        return busy
+
+    # --- 1. recovery ---------------------------------------------------------------------------------------------
+
+    def _recover(self) -> bool:
+        now = self.clock.now()
+        if self._next_recover is not None and now < self._next_recover:
+            return False
+        self._next_recover = now + RECOVER_EVERY
+        with self.store.tx() as tx:
+            dead = claims.declare_dead(tx, now - STALE_AFTER, now)
+            if not dead:
+                return False
+            for channel, subject in (("call", "call"), ("message", "message")):
+                orphans = claims.orphaned_starts(tx, channel, dead)
+                resend = [row_id for row_id, _, provider in orphans if _idempotent(provider)]
+                claims.release(tx, channel, resend)
+                lost = [
+                    (row_id, public_id, provider) for row_id, public_id, provider in orphans if row_id not in resend
+                ]
+                self._fail_starts(tx, channel, subject, lost, "worker_lost", "the worker that claimed it stopped", now)
+                self.stats.recovered += len(orphans)
+            log.info("took back the claims of dead worker(s) %s", dead)
+        return True
+
+    def _fail_starts(
+        self,
+        tx: Tx,
+        channel: str,
+        subject: str,
+        rows: Sequence[tuple[int, str, str]],
+        code: str,
+        message: str,
+        now: datetime,
+    ) -> None:
+        """Starts that will not happen: recorded as refused and failed through the rules (failed-retry limit)."""
+        if not rows:
+            return
+        starts = [_bare_start(row_id, public_id, provider) for row_id, public_id, provider in rows]
+        external = claims.rejected(tx, channel, [(start, code, message) for start in starts])
+        events = [
+            ProviderEvent(
+                start.provider,
+                external_id,
+                "failed",
+                now,
+                data={"reason": code, "error_code": code, "error_msg": message},
+                subject=subject,
+            )
+            for start, external_id in zip(starts, external, strict=True)
+        ]
+        self.engine.ingest(tx, events, now)
+
+    # --- 2. the inbox ----------------------------------------------------------------------------------------------
+
+    def _drain(self) -> bool:
+        now = self.clock.now()
+        with self.store.tx() as tx:
+            self.engine._contexts.clear()
+            taken = inbox.take(tx, now, self.batch)
+            if not taken:
+                return False
+            for subject in ("call", "message"):
+                by_provider: dict[str, list[tuple[str, str]]] = {}
+                for item in taken:
+                    event = item.event
+                    if event.subject == subject and event.attempt_id:
+                        external = event.ref or event.external_id
+                        by_provider.setdefault(event.provider, []).append((event.attempt_id, external))
+                for provider, pairs in by_provider.items():
+                    claims.adopt(tx, provider, subject, pairs)
+            unmatched = {id(event) for event in self.engine.apply(tx, [item.event for item in taken], now)}
+            applied = [item.id for item in taken if id(item.event) not in unmatched]
+            waiting = [
+                (item.id, item.tries, "no call or message with this id yet")
+                for item in taken
+                if id(item.event) in unmatched
+            ]
+            inbox.mark_applied(tx, applied, now)
+            inbox.postpone(tx, waiting, now)
+        self.stats.events_applied += len(applied)
+        self.stats.events_postponed += len(waiting)
+        return len(taken) >= self.batch
+
+    # --- 3. campaigns: cycles, timeouts, claims --------------------------------------------------------------------
+
+    def _campaigns(self) -> bool:
+        now = self.clock.now()
+        check_leases = self._next_lease_check is None or now >= self._next_lease_check
+        if check_leases:
+            self._next_lease_check = now + LEASE_CHECK_EVERY
+        with self.store.read() as tx:
+            running = [c.id for c in tx.campaigns(RUNNING) if self.campaign_ids is None or c.id in self.campaign_ids]
+        busy = False
+        for campaign_id in running:
+            busy = self._campaign(campaign_id, now, check_leases) or busy
+        return busy
+
+    def _campaign(self, campaign_id: int, now: datetime, check_leases: bool) -> bool:
+        engine = self.engine
+        claimed_before = engine.stats.attempts
+        with self.store.tx() as tx:
+            campaign = tx.lock_campaign(campaign_id)
+            if campaign.status not in RUNNING:
+                return False
+            engine._contexts.clear()
+            if not self._provider_ready(tx, campaign, now):
+                return False
+            if check_leases:
+                engine._expire_leases(tx, campaign_id, now)
+            context = engine._start_cycle_if_due(tx, engine._refresh(campaign), now)
+            if context.campaign.status is CampaignStatus.ACTIVE:
+                if campaign.channel is Channel.WHATSAPP:
+                    engine._response_timeouts(tx, context, now)
+                engine._dispatch(tx, context, now)
+        claimed = engine.stats.attempts - claimed_before
+        self.stats.claimed += claimed
+        return claimed > 0
+
+    def _provider_ready(self, tx: Tx, campaign: Campaign, now: datetime) -> bool:
+        """True when the campaign's provider can be built; otherwise the campaign is paused with the reason logged,
+        so one broken campaign never blocks the others."""
+        try:
+            self.outbounds.get(campaign)
+            return True
+        except (registry.UnknownProvider, registry.ProviderOptionsError, KeyError, ValueError) as error:
+            reason = str(error)
+        tx.log(campaign.id, "campaign.provider_error", {"error": reason}, now)
+        change_status(tx, campaign, CampaignStatus.INACTIVE, now)
+        self.stats.campaigns_paused.append(campaign.id)
+        log.error("campaign %s paused: %s", campaign.id, reason)
+        return False
+
+    # --- 4. starts, outside any transaction ----------------------------------------------------------------------
+
+    def _start_claimed(self) -> bool:
+        busy = False
+        for channel in ("call", "message"):
+            now = self.clock.now()
+            with self.store.tx() as tx:
+                starts = claims.take_starts(tx, channel, self.worker_id, now, self.batch)
+                campaigns = {cid: tx.campaign(cid) for cid in {start.campaign_id for start in starts}}
+            if not starts:
+                continue
+            busy = busy or len(starts) >= self.batch
+            by_campaign: dict[int, list[claims.Start]] = {}
+            for start in starts:
+                by_campaign.setdefault(start.campaign_id, []).append(start)
+            for campaign_id, group in by_campaign.items():
+                self._start_group(channel, campaigns[campaign_id], group)
+        return busy
+
+    def _start_group(self, channel: str, campaign: Campaign, starts: Sequence[claims.Start]) -> None:
+        now = self.clock.now()
+        try:
+            outbound = self.outbounds.get(campaign)
+        except (registry.UnknownProvider, registry.ProviderOptionsError, KeyError, ValueError) as error:
+            results = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
+        else:
+            results = _call(outbound, channel, campaign, starts, now)
+        scheduled = outbound.scheduled(now) if isinstance(outbound, LiveSimulator) else []
+        ok = [(start.id, result.external_id or "") for start, result in zip(starts, results, strict=True) if result.ok]
+        retry = [
+            (start, result.error_code, result.error_msg)
+            for start, result in zip(starts, results, strict=True)
+            if not result.ok and result.error is not StartError.REJECTED
+        ]
+        refused = [
+            (start, result.error_code or "rejected", result.error_msg)
+            for start, result in zip(starts, results, strict=True)
+            if result.error is StartError.REJECTED
+        ]
+        subject = "call" if channel == "call" else "message"
+        with self.store.tx() as tx:
+            claims.started(tx, channel, ok)
+            claims.retry_later(tx, channel, retry, now)
+            if scheduled:
+                inbox.add(tx, scheduled, now, scheduled=True)
+            if refused:
+                external = claims.rejected(tx, channel, refused)
+                self.engine._contexts.clear()
+                events = [
+                    ProviderEvent(
+                        start.provider,
+                        external_id,
+                        "failed",
+                        now,
+                        data={"reason": code, "error_code": code, "error_msg": message},
+                        subject=subject,
+                    )
+                    for (start, code, message), external_id in zip(refused, external, strict=True)
+                ]
+                self.engine.ingest(tx, events, now)
+        self.stats.started += len(ok)
+        self.stats.start_retries += len(retry)
+        self.stats.start_rejected += len(refused)
+
+
+def _idempotent(provider: str) -> bool:
+    try:
+        return registry.spec(provider).idempotent
+    except registry.UnknownProvider:
+        return False
+
+
+def _bare_start(row_id: int, public_id: str, provider: str) -> claims.Start:
+    return claims.Start(row_id, public_id, 0, 0, provider, False, "", 0, "", "", "", {})
+
+
+def _call(
+    outbound: Outbound, channel: str, campaign: Campaign, starts: Sequence[claims.Start], now: datetime
+) -> list[StartResult]:
+    config = campaign.config
+    try:
+        if channel == "call":
+            return outbound.start_calls(
+                [
+                    CallRequest(
+                        public_id=start.public_id,
+                        campaign_id=campaign.id,
+                        contact_id=start.contact_id,
+                        to=start.to,
+                        name=start.name,
+                        context=start.context,
+                        first_message=(config.first_message or "").replace("{name}", start.name) or None,
+                        follow_up=start.follow_up,
+                        config=config,
+                        variables=start.variables,
+                    )
+                    for start in starts
+                ],
+                now,
+            )
+        return outbound.send_messages(
+            [
+                MessageRequest(
+                    message_id=start.id,
+                    campaign_id=campaign.id,
+                    contact_id=start.contact_id,
+                    to=start.to,
+                    template=start.template,
+                    config=config,
+                    variables={"name": start.name, **start.variables},
+                )
+                for start in starts
+            ],
+            now,
+        )
+    except Exception as error:  # an adapter bug must not lose the claims: they are retried later
+        log.exception("provider %s raised", config.provider)
+        return [StartResult.retryable("adapter_error", f"{type(error).__name__}: {error}"[:500]) for _ in starts]
+
+
+def describe(stats: WorkerStats) -> dict[str, Any]:
+    """The worker's figures as JSON-ready values."""
+    return {
+        "rounds": stats.rounds,
+        "claimed": stats.claimed,
+        "started": stats.started,
+        "start_retries": stats.start_retries,
+        "start_rejected": stats.start_rejected,
+        "events_applied": stats.events_applied,
+        "events_postponed": stats.events_postponed,
+        "recovered": stats.recovered,
+        "errors": stats.errors,
+        "campaigns_paused": stats.campaigns_paused,
+    }

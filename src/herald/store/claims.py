@@ -1,0 +1,312 @@
+"""Workers and the attempts they start: heartbeats, claimed starts, and taking back the claims of a dead worker.
+
+A call or message row is the claim of its attempt: it commits (with `start_after` set and the claiming worker's id)
+before any provider is called. A worker then takes its starts, calls the provider outside any transaction, and
+records the answer. A start that got a retryable error goes back to the pool with a later `start_after`; a worker
+that stops beating loses its starts to the others (re-sent with the same idempotency key where the provider honours
+one, failed as `worker_lost` otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+
+from herald.domain.statuses import CallStatus
+from herald.store import schema as t
+from herald.store.queries import Tx
+
+_w = t.workers.c
+_k = t.calls.c
+_m = t.messages.c
+_c = t.contacts.c
+
+
+def register(tx: Tx, kind: str, now: datetime) -> int:
+    """A new worker row for this process; returns its id."""
+    result = tx.connection.execute(
+        insert(t.workers)
+        .values(kind=kind, host=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now)
+        .returning(_w.id)
+    )
+    return int(result.scalar_one())
+
+
+def heartbeat(tx: Tx, worker_id: int, now: datetime) -> bool:
+    """Say this worker is alive; False if it was declared dead meanwhile (its claims were taken back)."""
+    result = tx.connection.execute(
+        update(t.workers).where(_w.id == worker_id, _w.stopped_at.is_(None)).values(heartbeat_at=now)
+    )
+    return result.rowcount == 1
+
+
+def stop(tx: Tx, worker_id: int, now: datetime, reason: str) -> None:
+    """This worker stopped cleanly."""
+    tx.connection.execute(
+        update(t.workers).where(_w.id == worker_id, _w.stopped_at.is_(None)).values(stopped_at=now, stop_reason=reason)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """A worker as stored."""
+
+    id: int
+    kind: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+def alive(tx: Tx, since: datetime, kinds: Sequence[str] | None = None) -> list[WorkerRow]:
+    """Workers not stopped whose last heartbeat is at or after `since`."""
+    query = select(_w.id, _w.kind, _w.host, _w.pid, _w.started_at, _w.heartbeat_at).where(
+        _w.stopped_at.is_(None), _w.heartbeat_at >= since
+    )
+    if kinds is not None:
+        query = query.where(_w.kind.in_(list(kinds)))
+    return [WorkerRow(*row) for row in tx.connection.execute(query.order_by(_w.id))]
+
+
+def declare_dead(tx: Tx, before: datetime, now: datetime) -> list[int]:
+    """Mark stopped every worker whose heartbeat is older than `before`; returns their ids (each id once, to
+    whichever process marked it)."""
+    stale = [
+        row[0]
+        for row in tx.connection.execute(
+            select(_w.id).where(_w.stopped_at.is_(None), _w.heartbeat_at < before).order_by(_w.id)
+        )
+    ]
+    dead: list[int] = []
+    for worker_id in stale:
+        result = tx.connection.execute(
+            update(t.workers)
+            .where(_w.id == worker_id, _w.stopped_at.is_(None), _w.heartbeat_at < before)
+            .values(stopped_at=now, stop_reason="heartbeat_lost")
+        )
+        if result.rowcount == 1:
+            dead.append(worker_id)
+    return dead
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A claimed attempt to start at its provider: a call (public id) or a message (row id)."""
+
+    id: int
+    public_id: str
+    campaign_id: int
+    contact_id: int
+    provider: str
+    follow_up: bool
+    template: str
+    tries: int
+    to: str
+    name: str
+    context: str
+    variables: dict[str, Any]
+
+
+_QUEUED = CallStatus.QUEUED.value
+
+
+def take_starts(tx: Tx, channel: str, worker_id: int, now: datetime, limit: int) -> list[Start]:
+    """Starts due for this worker: its own claims and any in the pool (retries, a dead worker's), locked and marked
+    as its own. `channel` is "call" or "message"."""
+    if channel == "call":
+        table, columns = t.calls, _k
+        fields = [_k.id, _k.public_id, _k.campaign_id, _k.contact_id, _k.provider, _k.follow_up, _k.start_tries]
+        extra = _k.status == _QUEUED
+    else:
+        table, columns = t.messages, _m
+        fields = [_m.id, _m.session_id, _m.campaign_id, _m.contact_id, _m.provider, _m.template, _m.start_tries]
+        extra = _m.error_code == ""
+    query = (
+        select(*fields, _c.contact, _c.name, _c.context, _c.input_variables)
+        .join(t.contacts, _c.id == columns.contact_id)
+        .where(
+            columns.start_after.is_not(None),
+            columns.start_after <= now,
+            or_(columns.worker_id.is_(None), columns.worker_id == worker_id),
+            extra,
+        )
+        .order_by(columns.start_after, columns.id)
+        .limit(limit)
+    )
+    if tx.locks_rows:
+        query = query.with_for_update(of=table, skip_locked=True)
+    rows = tx.connection.execute(query).all()
+    if not rows:
+        return []
+    tx.connection.execute(update(table).where(columns.id.in_([row[0] for row in rows])).values(worker_id=worker_id))
+    starts = []
+    for row in rows:
+        is_call = channel == "call"
+        starts.append(
+            Start(
+                id=row[0],
+                public_id=row[1] if is_call else str(row[0]),
+                campaign_id=row[2],
+                contact_id=row[3],
+                provider=row[4],
+                follow_up=bool(row[5]) if is_call else False,
+                template="" if is_call else str(row[5]),
+                tries=int(row[6]),
+                to=row[7],
+                name=row[8],
+                context=row[9],
+                variables=dict(row[10] or {}),
+            )
+        )
+    return starts
+
+
+def started(tx: Tx, channel: str, pairs: Sequence[tuple[int, str]]) -> None:
+    """The provider took these attempts: (row id, provider's id). Only a start still pending is written, so an id
+    already learnt from a webhook is kept."""
+    if not pairs:
+        return
+    table, columns, id_column = (
+        (t.calls, _k, "provider_call_id") if channel == "call" else (t.messages, _m, "provider_message_id")
+    )
+    tx.connection.execute(
+        update(table)
+        .where(and_(columns.id == bindparam("_id"), columns.start_after.is_not(None)))
+        .values({id_column: bindparam("_pid"), "start_after": None}),
+        [{"_id": row_id, "_pid": provider_id} for row_id, provider_id in pairs],
+    )
+
+
+def retry_later(tx: Tx, channel: str, retries: Sequence[tuple[Start, str, str]], now: datetime) -> None:
+    """Starts that met a retryable error (rate limit, server error, timeout): back to the pool after a backoff that
+    doubles with each try (5 s, 10 s, … at most 5 minutes). `failed_retry_limit` is not touched."""
+    if not retries:
+        return
+    table, columns = (t.calls, _k) if channel == "call" else (t.messages, _m)
+    values: dict[str, Any] = {
+        "start_after": bindparam("_after"),
+        "start_tries": bindparam("_tries"),
+        "worker_id": None,
+    }
+    if channel == "call":
+        values["error_code"] = bindparam("_code")
+        values["error_msg"] = bindparam("_msg")
+    params = [
+        {
+            "_id": start.id,
+            "_after": now + min(timedelta(minutes=5), timedelta(seconds=5) * 2 ** min(start.tries, 10)),
+            "_tries": start.tries + 1,
+            "_code": code,
+            "_msg": message,
+        }
+        for start, code, message in retries
+    ]
+    tx.connection.execute(
+        update(table).where(and_(columns.id == bindparam("_id"), columns.start_after.is_not(None))).values(values),
+        params,
+    )
+
+
+def rejected(tx: Tx, channel: str, failures: Sequence[tuple[Start, str, str]]) -> list[str]:
+    """Starts the provider refused: recorded with its code and message, no longer pending. Returns the external id
+    each is known by from now on (`start-<id>`), under which its `failed` event is applied."""
+    if not failures:
+        return []
+    table, columns, id_column = (
+        (t.calls, _k, "provider_call_id") if channel == "call" else (t.messages, _m, "provider_message_id")
+    )
+    external = [f"{'start' if channel == 'call' else 'send'}-{start.public_id}" for start, _, _ in failures]
+    tx.connection.execute(
+        update(table)
+        .where(columns.id == bindparam("_id"))
+        .values(
+            {
+                id_column: bindparam("_pid"),
+                "start_after": None,
+                "error_code": bindparam("_code"),
+                "error_msg": bindparam("_msg"),
+            }
+        ),
+        [
+            {"_id": start.id, "_pid": pid, "_code": code[:16] if channel != "call" else code[:32], "_msg": message}
+            for (start, code, message), pid in zip(failures, external, strict=True)
+        ],
+    )
+    return external
+
+
+def orphaned_starts(tx: Tx, channel: str, dead: Sequence[int]) -> list[tuple[int, str, str]]:
+    """Pending starts claimed by dead workers: (row id, public id, provider)."""
+    if not dead:
+        return []
+    if channel == "call":
+        query = select(_k.id, _k.public_id, _k.provider).where(
+            _k.worker_id.in_(list(dead)), _k.start_after.is_not(None), _k.status == _QUEUED
+        )
+        return [(row[0], row[1], row[2]) for row in tx.connection.execute(query)]
+    query = select(_m.id, _m.provider).where(_m.worker_id.in_(list(dead)), _m.start_after.is_not(None))
+    return [(row[0], str(row[0]), row[1]) for row in tx.connection.execute(query)]
+
+
+def release_worker(tx: Tx, worker_id: int) -> None:
+    """A worker stopping cleanly gives its pending starts back to the pool (none were sent: it finished its round)."""
+    for table, columns in ((t.calls, _k), (t.messages, _m)):
+        tx.connection.execute(
+            update(table).where(columns.worker_id == worker_id, columns.start_after.is_not(None)).values(worker_id=None)
+        )
+
+
+def release(tx: Tx, channel: str, ids: Sequence[int]) -> None:
+    """Give pending starts back to the pool (a dead worker's, for a provider that honours idempotency keys)."""
+    if ids:
+        table, columns = (t.calls, _k) if channel == "call" else (t.messages, _m)
+        tx.connection.execute(update(table).where(columns.id.in_(list(ids))).values(worker_id=None))
+
+
+def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Provider ids learnt from webhooks that echo Herald's id, as (attempt id, provider's id): a start whose answer
+    was never recorded (its worker died, the answer was lost) is complete from here on, and its events find it."""
+    if not pairs:
+        return
+    if subject == "call":
+        tx.connection.execute(
+            update(t.calls)
+            .where(
+                _k.public_id == bindparam("_aid"),
+                _k.provider == provider,
+                or_(_k.provider_call_id.is_(None), _k.start_after.is_not(None)),
+            )
+            .values(provider_call_id=bindparam("_pid"), start_after=None),
+            [{"_aid": aid, "_pid": pid} for aid, pid in pairs],
+        )
+        return
+    numeric = [(int(aid), pid) for aid, pid in pairs if aid.isdigit()]
+    if numeric:
+        tx.connection.execute(
+            update(t.messages)
+            .where(
+                _m.id == bindparam("_aid"),
+                _m.provider == provider,
+                or_(_m.provider_message_id.is_(None), _m.start_after.is_not(None)),
+            )
+            .values(provider_message_id=bindparam("_pid"), start_after=None),
+            [{"_aid": aid, "_pid": pid} for aid, pid in numeric],
+        )
+
+
+def next_start_at(tx: Tx) -> datetime | None:
+    """When the earliest pending start (of any worker) is due."""
+    found = []
+    for columns in (_k, _m):
+        value = tx.connection.execute(select(func.min(columns.start_after))).scalar()
+        instant = t.UTCDateTime().process_result_value(value, tx.connection.dialect)
+        if instant is not None:
+            found.append(instant)
+    return min(found) if found else None
