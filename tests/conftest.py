@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from sqlalchemy import make_url
 
 from herald.domain.campaign import parse_campaign
 from herald.engine.campaigns import act, add_contacts, create_campaign
@@ -73,3 +76,56 @@ def campaign(store: Store) -> CampaignFactory:
         return campaign_id, Engine(store, Simulator(seed), clock, ids)
 
     return make
+
+
+# --- PostgreSQL: the server at HERALD_TEST_POSTGRES_URL (default: the local `postgres` user on 127.0.0.1:5432) ---------
+
+SERVER_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+_SKIPPED_POSTGRES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[object]:
+    """An autocommit admin connection to the server (to create and drop test databases), or a skip after a connect
+    timeout of a few seconds at most, never a hang."""
+    psycopg = pytest.importorskip("psycopg")
+    url = make_url(SERVER_URL)
+    try:
+        admin = psycopg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password or None,
+            dbname=url.database or "postgres", connect_timeout=3, autocommit=True,
+        )  # fmt: skip
+    except psycopg.OperationalError as error:
+        reason = f"no PostgreSQL server at {url.render_as_string(hide_password=True)}: {error}"
+        _SKIPPED_POSTGRES.append(reason)
+        pytest.skip(reason)
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def postgres_url(server: object) -> Iterator[str]:
+    """A fresh database on the server, dropped afterwards."""
+    name = f"herald_test_{uuid.uuid4().hex[:12]}"
+    server.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    try:
+        yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file and on a fresh PostgreSQL database (skipped, loudly, without a server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'herald.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly when the PostgreSQL half of the suite did not run."""
+    if _SKIPPED_POSTGRES:
+        terminalreporter.write_sep("!", "PostgreSQL tests SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(_SKIPPED_POSTGRES[0])
+        terminalreporter.write_line("Set HERALD_TEST_POSTGRES_URL or start a server on 127.0.0.1:5432 to run them.")

@@ -421,7 +421,7 @@ def _exclusive_simulation(store: Store) -> Any:
     from herald.store import claims
 
     clock = RealClock()
-    membership = Membership(store, "simulate", clock, on_lost=lambda: None)
+    membership = Membership(store, "simulate", on_lost=lambda: None)
     with store.tx() as tx:
         others = [w for w in claims.alive(tx, clock.now() - STALE_AFTER) if w.id != membership.id]
     if others:

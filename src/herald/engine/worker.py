@@ -30,7 +30,7 @@ from herald.engine.runner import RUNNING, Engine
 from herald.ids import IdFactory
 from herald.providers import registry
 from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
-from herald.providers.simulator import LiveSimulator, Simulator
+from herald.providers.simulator import SchedulesEvents, Simulator
 from herald.store import claims, inbox
 from herald.store.queries import Conflict, Store, Tx
 from herald.store.records import Campaign
@@ -84,13 +84,13 @@ class _Outbounds:
 class Membership:
     """This process's row in `workers`, kept alive by a heartbeat thread with its own transactions."""
 
-    def __init__(self, store: Store, kind: str, clock: Clock, on_lost: Callable[[], None]) -> None:
+    def __init__(self, store: Store, kind: str, on_lost: Callable[[], None]) -> None:
         self.store = store
-        self.clock = clock
         self._on_lost = on_lost
         self._done = threading.Event()
+        # Heartbeats are about real processes, so they are on the wall clock whatever clock the engine runs on.
         with store.tx() as tx:
-            self.id = claims.register(tx, kind, clock.now())
+            self.id = claims.register(tx, kind, RealClock().now())
         self._thread = threading.Thread(target=self._beat, name="herald-heartbeat", daemon=True)
         self._thread.start()
 
@@ -148,7 +148,7 @@ class Worker:
 
     def register(self) -> int:
         """Record this worker and start its heartbeat; returns its id."""
-        self._membership = Membership(self.store, "worker", self.clock, self._stop.set)
+        self._membership = Membership(self.store, "worker", self._stop.set)
         self.worker_id = self.engine.worker_id = self._membership.id
         return self.worker_id
 
@@ -204,25 +204,33 @@ class Worker:
     # --- 1. recovery ---------------------------------------------------------------------------------------------
 
     def _recover(self) -> bool:
-        now = self.clock.now()
-        if self._next_recover is not None and now < self._next_recover:
+        wall = RealClock().now()
+        if self._next_recover is not None and wall < self._next_recover:
             return False
-        self._next_recover = now + RECOVER_EVERY
+        self._next_recover = wall + RECOVER_EVERY
+        now = self.clock.now()
         with self.store.tx() as tx:
-            dead = claims.declare_dead(tx, now - STALE_AFTER, now)
+            dead = claims.declare_dead(tx, wall - STALE_AFTER, wall, keep=self.worker_id)
             if not dead:
                 return False
             for channel, subject in (("call", "call"), ("message", "message")):
                 orphans = claims.orphaned_starts(tx, channel, dead)
-                resend = [row_id for row_id, _, provider in orphans if _idempotent(provider)]
-                claims.release(tx, channel, resend)
+                resend = {row_id for row_id, _, _, campaign_id in orphans if self._idempotent(tx, campaign_id)}
+                claims.release(tx, channel, sorted(resend))
                 lost = [
-                    (row_id, public_id, provider) for row_id, public_id, provider in orphans if row_id not in resend
+                    (row_id, public_id, provider) for row_id, public_id, provider, _ in orphans if row_id not in resend
                 ]
                 self._fail_starts(tx, channel, subject, lost, "worker_lost", "the worker that claimed it stopped", now)
                 self.stats.recovered += len(orphans)
             log.info("took back the claims of dead worker(s) %s", dead)
         return True
+
+    def _idempotent(self, tx: Tx, campaign_id: int) -> bool:
+        """Whether the campaign's provider honours Herald's id as an idempotency key (a lost start is then re-sent)."""
+        try:
+            return self.outbounds.get(tx.campaign(campaign_id)).idempotent
+        except (registry.UnknownProvider, registry.ProviderOptionsError, KeyError, ValueError):
+            return False
 
     def _fail_starts(
         self,
@@ -359,7 +367,8 @@ class Worker:
             results = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
         else:
             results = _call(outbound, channel, campaign, starts, now)
-        scheduled = outbound.scheduled(now) if isinstance(outbound, LiveSimulator) else []
+        # A live simulator hands over its attempts' future events; a real provider's come as webhooks.
+        scheduled = outbound.scheduled(now) if isinstance(outbound, SchedulesEvents) else []
         ok = [(start.id, result.external_id or "") for start, result in zip(starts, results, strict=True) if result.ok]
         retry = [
             (start, result.error_code, result.error_msg)
@@ -395,13 +404,6 @@ class Worker:
         self.stats.started += len(ok)
         self.stats.start_retries += len(retry)
         self.stats.start_rejected += len(refused)
-
-
-def _idempotent(provider: str) -> bool:
-    try:
-        return registry.spec(provider).idempotent
-    except registry.UnknownProvider:
-        return False
 
 
 def _bare_start(row_id: int, public_id: str, provider: str) -> claims.Start:

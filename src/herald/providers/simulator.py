@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -333,6 +333,15 @@ class Simulator:
 
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+@runtime_checkable
+class SchedulesEvents(Protocol):
+    """An outbound adapter that knows its attempts' future events (the live simulator, test doubles built on it)."""
+
+    def scheduled(self, now: datetime) -> list[ProviderEvent]:
+        """Every event the starts so far will produce, each with the instant it falls due; taken once."""
+        ...
 
 
 class LiveSimulator:

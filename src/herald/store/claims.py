@@ -75,13 +75,13 @@ def alive(tx: Tx, since: datetime, kinds: Sequence[str] | None = None) -> list[W
     return [WorkerRow(*row) for row in tx.connection.execute(query.order_by(_w.id))]
 
 
-def declare_dead(tx: Tx, before: datetime, now: datetime) -> list[int]:
-    """Mark stopped every worker whose heartbeat is older than `before`; returns their ids (each id once, to
-    whichever process marked it)."""
+def declare_dead(tx: Tx, before: datetime, now: datetime, keep: int = 0) -> list[int]:
+    """Mark stopped every worker (but `keep`, the caller) whose heartbeat is older than `before`; returns their ids
+    (each id once, to whichever process marked it)."""
     stale = [
         row[0]
         for row in tx.connection.execute(
-            select(_w.id).where(_w.stopped_at.is_(None), _w.heartbeat_at < before).order_by(_w.id)
+            select(_w.id).where(_w.stopped_at.is_(None), _w.heartbeat_at < before, _w.id != keep).order_by(_w.id)
         )
     ]
     dead: list[int] = []
@@ -242,17 +242,17 @@ def rejected(tx: Tx, channel: str, failures: Sequence[tuple[Start, str, str]]) -
     return external
 
 
-def orphaned_starts(tx: Tx, channel: str, dead: Sequence[int]) -> list[tuple[int, str, str]]:
-    """Pending starts claimed by dead workers: (row id, public id, provider)."""
+def orphaned_starts(tx: Tx, channel: str, dead: Sequence[int]) -> list[tuple[int, str, str, int]]:
+    """Pending starts claimed by dead workers: (row id, public id, provider, campaign id)."""
     if not dead:
         return []
     if channel == "call":
-        query = select(_k.id, _k.public_id, _k.provider).where(
+        query = select(_k.id, _k.public_id, _k.provider, _k.campaign_id).where(
             _k.worker_id.in_(list(dead)), _k.start_after.is_not(None), _k.status == _QUEUED
         )
-        return [(row[0], row[1], row[2]) for row in tx.connection.execute(query)]
-    query = select(_m.id, _m.provider).where(_m.worker_id.in_(list(dead)), _m.start_after.is_not(None))
-    return [(row[0], str(row[0]), row[1]) for row in tx.connection.execute(query)]
+        return [(row[0], row[1], row[2], row[3]) for row in tx.connection.execute(query)]
+    query = select(_m.id, _m.provider, _m.campaign_id).where(_m.worker_id.in_(list(dead)), _m.start_after.is_not(None))
+    return [(row[0], str(row[0]), row[1], row[2]) for row in tx.connection.execute(query)]
 
 
 def release_worker(tx: Tx, worker_id: int) -> None:
