@@ -164,7 +164,7 @@ def campaign_create(
 @campaign_app.command("list")
 def campaign_list(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List campaigns with their status and contact counts."""
-    with _store() as store, store.tx() as tx:
+    with _store() as store, store.read() as tx:
         rows = [
             {
                 "id": c.id,
@@ -196,7 +196,7 @@ def campaign_show(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a campaign: status, cycle, settings and contacts per status."""
-    with _store() as store, store.tx() as tx:
+    with _store() as store, store.read() as tx:
         campaign = tx.campaign(campaign_id)
         counts = tx.status_counts(campaign_id)
     info = {

@@ -47,6 +47,7 @@ _CALL_STATUSES = {status.value: status for status in CallStatus}
 # its progress up to this late (a real-clock run still commits every step).
 BATCH_WALL_SECONDS = 1.0
 LEASE_CHECK_EVERY = timedelta(minutes=1)
+GATE_YIELD_SECONDS = 0.002
 
 # A weekly schedule that never opens in UTC opens in no zone at all, so UTC answers "does it ever open?".
 UTC_ZONE = ZoneInfo("UTC")
@@ -141,6 +142,10 @@ class Engine:
                     assert tx_context is not None
                     tx_context.__exit__(None, None, None)
                     tx_context = tx = None
+                    if batch_seconds:
+                        # Let a process waiting for the write gate (a pause, a worker's heartbeat) take its turn
+                        # before the next batch: the kernel wakes it at once, but it needs a moment to run.
+                        time.sleep(GATE_YIELD_SECONDS)
                 if on_step is not None:
                     on_step(self)
                 if progress is not None:

@@ -302,14 +302,16 @@ class Worker:
             running = [c.id for c in tx.campaigns(RUNNING) if self.campaign_ids is None or c.id in self.campaign_ids]
         busy = False
         for campaign_id in running:
-            busy = self._campaign(campaign_id, now, check_leases) or busy
+            busy = self._campaign(campaign_id, check_leases) or busy
         return busy
 
-    def _campaign(self, campaign_id: int, now: datetime, check_leases: bool) -> bool:
+    def _campaign(self, campaign_id: int, check_leases: bool) -> bool:
         engine = self.engine
         claimed_before = engine.stats.attempts
         with self.store.tx() as tx:
             campaign = tx.lock_campaign(campaign_id)
+            # Read once the lock is held: what this claims is stamped after every release it has seen.
+            now = self.clock.now()
             if campaign.status not in RUNNING:
                 return False
             engine._contexts.clear()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -36,7 +36,7 @@ from herald.domain.rules import ContactState
 from herald.domain.statuses import CampaignStatus, Channel, ContactStatus
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.db import READ_ONLY, connect
+from herald.store.db import READ_ONLY, connect, write_gate
 from herald.store.migrate import upgrade
 from herald.store.records import CallRecord, Campaign, ContactRecord, MessageRecord
 
@@ -71,6 +71,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._gate = write_gate(engine)
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
@@ -88,7 +89,7 @@ class Store:
         it short, and never call a provider inside it); on PostgreSQL the rows it will change are locked by the
         queries that read them (`lock_campaign`, `claim_*`, `FOR UPDATE`).
         """
-        with self.engine.begin() as connection:
+        with self._gate or nullcontext(), self.engine.begin() as connection:
             yield Tx(connection)
 
     @contextmanager

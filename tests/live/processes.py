@@ -1,0 +1,91 @@
+"""Real OS processes for the acceptance tests: `herald` commands started, watched and always stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: A guard against a hang, not a speed check: a test that waits this long has failed for another reason.
+HANG_GUARD_SECONDS = 600.0
+
+
+class Processes:
+    """Starts `python -m herald …` processes with their output in files; stops every one it started."""
+
+    def __init__(self, folder: Path, database_url: str) -> None:
+        self.folder = folder
+        self.database_url = database_url
+        self.started: list[subprocess.Popen[bytes]] = []
+        self._count = 0
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "HERALD_DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1", **extra}
+
+    def start(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        self._count += 1
+        log = (self.folder / f"process-{self._count}-{args[0]}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "herald", *args], stdout=log, stderr=subprocess.STDOUT, env=self.env(**env)
+        )
+        process.log_path = Path(log.name)  # type: ignore[attr-defined]
+        self.started.append(process)
+        return process
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """A command run to its end (bounded by the hang guard)."""
+        return subprocess.run(
+            [sys.executable, "-m", "herald", *args],
+            capture_output=True,
+            text=True,
+            env=self.env(**env),
+            timeout=HANG_GUARD_SECONDS,
+            check=False,
+        )
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+            process.wait()
+
+
+def log_of(process: subprocess.Popen[bytes]) -> str:
+    path: Path = process.log_path  # type: ignore[attr-defined]
+    return path.read_text(errors="replace")
+
+
+@pytest.fixture
+def processes(tmp_path: Path, database_url: str) -> Iterator[Processes]:
+    """Processes on `database_url`, all stopped at the end of the test."""
+    started = Processes(tmp_path, database_url)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+def wait_for(condition: Callable[[], Any], what: str, every: float = 0.2) -> Any:
+    """Poll `condition` until it is truthy (bounded by the hang guard): synchronisation on a state, not a sleep."""
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def stop(processes: Sequence[subprocess.Popen[bytes]], sig: int = signal.SIGTERM) -> list[int]:
+    """Signal each process and return their exit codes."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(sig)
+    return [process.wait(timeout=HANG_GUARD_SECONDS) for process in processes]
