@@ -52,7 +52,7 @@ class EventSink:
 
         self._server = ThreadingHTTPServer((self._host, 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="event-sink", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="event-sink", daemon=True)
         self._thread.start()
         return self
 
