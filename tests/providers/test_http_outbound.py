@@ -373,3 +373,9 @@ def test_options_never_show_an_env_secret(monkeypatch: pytest.MonkeyPatch) -> No
         "http", {"base_url": "https://a.example", "auth_token": "env:HERALD_TEST_SECRET", "webhook_secret": SECRET}
     )
     assert "the-real-value" not in repr(validated)
+
+
+def test_a_token_that_is_not_ascii_is_a_config_error(agent: FakeAgent) -> None:
+    with HttpOutbound(options(agent.url, auth_token="tökén-with-accents")) as adapter:
+        [result] = adapter.start_calls(calls(1), NOW)
+    assert result == StartResult.retryable("config_error", "auth_token is not ASCII text")

@@ -211,8 +211,11 @@ class HttpOutbound:
             return StartResult.retryable("timeout", f"no answer from {self._host} in {self.options.timeout_seconds}s")
         except httpx.ConnectError:
             return StartResult.retryable("connect_error", f"could not connect to {self._host}")
-        except httpx.TransportError as error:
+        except httpx.RequestError as error:
             return StartResult.retryable("network_error", f"{type(error).__name__} talking to {self._host}")
+        except UnicodeEncodeError:
+            # Header values must be ASCII; the error would quote the token, so it is not kept.
+            return StartResult.retryable("config_error", "auth_token is not ASCII text")
         return _classify(response, token)
 
 
