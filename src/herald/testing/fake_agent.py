@@ -120,6 +120,9 @@ class FakeAgent:
         message_outcomes: Mapping[str, float] = MESSAGE_OUTCOMES,
         convert_rate: float = 0.3,
         batch_size: int = BATCH_SIZE,
+        senders: int = 4,
+        linger: float = 0.02,
+        keep_requests: bool = True,
     ) -> None:
         if not 0 <= min_delay <= max_delay:
             raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
@@ -141,7 +144,11 @@ class FakeAgent:
         self.call_outcomes = dict(call_outcomes)
         self.message_outcomes = dict(message_outcomes)
         self.batch_size = batch_size
-        #: Every start request body received, in arrival order (for schema checks).
+        self.senders = senders
+        #: How long a due event waits for others to share its body: fewer, fuller posts, as real backends batch.
+        self.linger = linger
+        self.keep_requests = keep_requests
+        #: Every start request body received, in arrival order (for schema checks), when `keep_requests`.
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Condition()
         self._errors = random.Random(seed)
@@ -197,10 +204,15 @@ class FakeAgent:
 
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
-        self._client = httpx.Client(timeout=5.0)
+        limits = httpx.Limits(max_connections=self.senders, max_keepalive_connections=self.senders)
+        self._client = httpx.Client(timeout=5.0, limits=limits)
+        # Several senders, as a real backend has: one slow webhook answer does not hold up every other event.
         self._threads = [
             threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-agent-http", daemon=True),
-            threading.Thread(target=self._send_loop, name="fake-agent-events", daemon=True),
+            *(
+                threading.Thread(target=self._send_loop, name=f"fake-agent-events-{index}", daemon=True)
+                for index in range(self.senders)
+            ),
         ]
         for thread in self._threads:
             thread.start()
@@ -295,7 +307,8 @@ class FakeAgent:
         )
         request = self._fields(body, names)
         with self._lock:
-            self.requests.append(request)
+            if self.keep_requests:
+                self.requests.append(request)
             known = self._keys.get((kind, key))
             if known is not None:
                 self._stats["repeated_keys"] += 1
@@ -431,7 +444,7 @@ class FakeAgent:
         with self._lock:
             while not self._stopping.is_set():
                 now = time.monotonic()
-                if self._heap and self._heap[0].due <= now:
+                if self._heap and self._heap[0].due + self.linger <= now:
                     url = self._heap[0].url
                     batch: list[_Pending] = []
                     while (
@@ -444,7 +457,7 @@ class FakeAgent:
                     self._hand_over(batch)
                     self._sending += len(batch)
                     return batch
-                self._lock.wait(self._heap[0].due - now if self._heap else None)
+                self._lock.wait(self._heap[0].due + self.linger - now if self._heap else None)
             return []
 
     def _hand_over(self, batch: Sequence[_Pending]) -> None:
@@ -568,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reorder-rate", type=float, default=0.1)
     parser.add_argument("--error-rate-429", type=float, default=0.0)
     parser.add_argument("--error-rate-500", type=float, default=0.0)
+    parser.add_argument("--senders", type=int, default=4, help="threads posting events")
     args = parser.parse_args(argv)
     agent = FakeAgent(
         args.callback_url,
@@ -582,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_rate_429=args.error_rate_429,
         error_rate_500=args.error_rate_500,
         token=args.token,
+        senders=args.senders,
+        keep_requests=False,
     )
     stop = threading.Event()
 
