@@ -141,8 +141,8 @@ class FakeAgent:
             "error_rate_500": error_rate_500,
             "convert_rate": convert_rate,
         }
-        self.call_outcomes = dict(call_outcomes)
-        self.message_outcomes = dict(message_outcomes)
+        self.call_weights = dict(call_outcomes)
+        self.message_weights = dict(message_outcomes)
         self.batch_size = batch_size
         self.senders = senders
         #: How long a due event waits for others to share its body: fewer, fuller posts, as real backends batch.
@@ -245,7 +245,16 @@ class FakeAgent:
             return self._lock.wait_for(lambda: not self._heap and not self._sending, timeout)
 
     def stats(self) -> dict[str, Any]:
-        """What the agent saw and sent (the `GET /stats` document)."""
+        """What the agent saw and sent (the `GET /stats` document).
+
+        `placements` (distinct calls started), `messages` (distinct messages), `repeated_keys` (starts answered
+        from an earlier Idempotency-Key), `max_in_flight` and `max_in_flight_by_campaign` (campaign id as text;
+        a call is in flight from its start until its end is handed to a sender), `in_flight` now,
+        `overlapping_numbers` (numbers that had two calls in flight at once), `outcomes` (call id -> `status`
+        and `answered_by` of the end it posted), `message_outcomes` (message id -> `status`: sent, delivered, read,
+        accepted, rejected or failed), `injected_429`/`injected_500`, `rejected` (400 answers), `events_posted`
+        (duplicates included), `posts`, `post_failures`, `last_post_error`, `pending_events`, `settings`.
+        """
         with self._lock:
             snapshot = json.loads(json.dumps(self._stats))
             snapshot["in_flight"] = len(self._in_flight)
@@ -375,7 +384,7 @@ class FakeAgent:
 
         # Seeded per call id, so a call's outcome does not depend on the order concurrent starts arrive in.
         rng = random.Random(f"{self.seed}:call:{call_id}")
-        outcome = _pick(rng, self.call_outcomes)
+        outcome = _pick(rng, self.call_weights)
         base = {"call_id": call_id, "external_id": external_id}
         serial = itertools.count(1)
 
@@ -416,7 +425,7 @@ class FakeAgent:
         message_id = request["message_id"]
         self._stats["messages"] += 1
         rng = random.Random(f"{self.seed}:message:{message_id}")
-        outcome = _pick(rng, self.message_outcomes)
+        outcome = _pick(rng, self.message_weights)
         base = {"message_id": message_id, "external_id": external_id}
         serial = itertools.count(1)
 
