@@ -367,12 +367,19 @@ def test_registry_builds_both_halves() -> None:
     assert isinstance(inbound, HttpInbound) and inbound.name == "http"
 
 
-def test_options_never_show_an_env_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_options_never_show_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HERALD_TEST_SECRET", "the-real-value")
-    validated = registry.validate_options(
+    from_env = registry.validate_options(
         "http", {"base_url": "https://a.example", "auth_token": "env:HERALD_TEST_SECRET", "webhook_secret": SECRET}
     )
-    assert "the-real-value" not in repr(validated)
+    assert "the-real-value" not in repr(from_env)
+    literal = registry.validate_options(
+        "http", {"base_url": "https://a.example", "auth_token": TOKEN, "webhook_secret": SECRET}
+    )
+    assert TOKEN not in repr(literal) and SECRET not in repr(literal) and TOKEN not in str(literal)
+    with pytest.raises(registry.ProviderOptionsError) as caught:
+        registry.validate_options("http", {"base_url": "x", "auth_token": TOKEN, "webhook_secret": "bad secret!"})
+    assert "bad secret!" not in str(caught.value) and TOKEN not in str(caught.value)
 
 
 def test_a_token_that_is_not_ascii_is_a_config_error(agent: FakeAgent) -> None:

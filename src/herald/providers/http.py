@@ -73,9 +73,10 @@ class HttpOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_url: str
-    auth_token: str = Field(min_length=1)
+    # repr=False: options end up in logs and tracebacks; a literal credential must not.
+    auth_token: str = Field(min_length=1, repr=False)
     #: Base64 text; its decoded bytes are the HMAC key of the webhook signature.
-    webhook_secret: str = Field(min_length=1)
+    webhook_secret: str = Field(min_length=1, repr=False)
     timeout_seconds: float = Field(default=10, gt=0)
 
     @field_validator("base_url")
