@@ -195,7 +195,7 @@ def test_empty_batch() -> None:
 
 
 GOLDEN = [
-    body(call_event("ringing"), call_event("in-progress", answered_by="machine"), ENDED),
+    body(call_event("ringing"), call_event("in-progress", answered_by="machine"), call_event("forwarding"), ENDED),
     body(call_event("failed", error_code="x"), call_event("busy"), call_event("no-answer")),
     body(
         message_event("sent"),
@@ -321,6 +321,7 @@ outcome = {
 }
 CALL_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "ringing": {},
+    "forwarding": {},
     "busy": {},
     "no-answer": {},
     "in-progress": {"answered_by": st.sampled_from(["human", "machine", "unknown", "", None])},

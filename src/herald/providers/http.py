@@ -43,7 +43,7 @@ MAX_CONCURRENCY = 16
 #: Longest provider message kept in a StartResult (they end up in exports and logs).
 MAX_MESSAGE = 500
 
-CALL_KINDS = frozenset({"ringing", "in-progress", "ended", "busy", "no-answer", "failed"})
+CALL_KINDS = frozenset({"ringing", "in-progress", "forwarding", "ended", "busy", "no-answer", "failed"})
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
 #: Message events that are an action of the recipient: several of one kind may happen per message, so each is
 #: identified by its own event id and names its message in `ref`.
