@@ -1,0 +1,628 @@
+"""A fake agent backend that speaks the HTTP provider contract (docs/providers/http.md), for tests and benchmarks.
+
+It takes calls and messages like a real backend (bearer token, idempotency keys, injected 429/500s), decides each
+outcome from a seeded RNG, and posts the events back in signed batches after random delays, some twice and some
+out of order, as real providers do. What it saw is served at `GET /stats`, so a test can check Herald against it:
+how many calls were really placed, how many were in flight at once, which outcome each call was given.
+
+    python -m herald.testing.fake_agent --port 0 --callback-url http://127.0.0.1:8000/webhooks/http --secret B64
+
+prints `{"port": N}` once listening and runs until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import random
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from herald.providers.base import resolve_secret
+from herald.providers.http import SIGNATURE_HEADER, sign
+
+#: Events per webhook body.
+BATCH_SIZE = 50
+#: Call outcome weights: an answered call ends with `answered_by` human/machine/unknown; the others never answer.
+CALL_OUTCOMES: Mapping[str, float] = {
+    "human": 0.55,
+    "machine": 0.2,
+    "unknown": 0.05,
+    "no-answer": 0.1,
+    "busy": 0.05,
+    "failed": 0.05,
+}
+#: Message outcome weights: the last receipt, a failure, or a read followed by a reply.
+MESSAGE_OUTCOMES: Mapping[str, float] = {
+    "sent": 0.05,
+    "delivered": 0.2,
+    "read": 0.4,
+    "accepted": 0.15,
+    "rejected": 0.1,
+    "failed": 0.1,
+}
+#: How often the server loop looks for a shutdown request (the stdlib's 0.5 s makes every stop() slow).
+_POLL = 0.05
+_BACKOFF_FIRST = 0.05
+_BACKOFF_MAX = 2.0
+
+
+def _pick(rng: random.Random, weights: Mapping[str, float]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(order=True)
+class _Pending:
+    """An event waiting for its time to be posted."""
+
+    due: float
+    seq: int
+    url: str = field(compare=False)
+    event: dict[str, Any] = field(compare=False)
+    #: The call this event ends (its first terminal event to go out), so in-flight counts drop before Herald hears.
+    ends: str | None = field(default=None, compare=False)
+    outcome: dict[str, str] | None = field(default=None, compare=False)
+
+
+class _Reply(Exception):
+    """An HTTP answer raised from deep inside a handler."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _error(status: int, code: str, message: str) -> _Reply:
+    return _Reply(status, {"error": {"code": code, "message": message}})
+
+
+class FakeAgent:
+    """An agent backend on a loopback port. `start()` it, point an HttpOutbound at `.url`, `stop()` it after.
+
+    `callback_url` overrides the `callback_url` of each request (None: post where each request says).
+    `secret` (base64, or `env:NAME`) signs the webhooks; `token` (or `env:NAME`), when set, is the bearer token
+    every start must carry. Delays are in seconds of wall time.
+    """
+
+    def __init__(
+        self,
+        callback_url: str | None,
+        secret: str,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        seed: int = 0,
+        min_delay: float = 0.0,
+        max_delay: float = 0.05,
+        duplicate_rate: float = 0.1,
+        reorder_rate: float = 0.1,
+        error_rate_429: float = 0.0,
+        error_rate_500: float = 0.0,
+        token: str | None = None,
+        call_outcomes: Mapping[str, float] = CALL_OUTCOMES,
+        message_outcomes: Mapping[str, float] = MESSAGE_OUTCOMES,
+        convert_rate: float = 0.3,
+        batch_size: int = BATCH_SIZE,
+        senders: int = 4,
+        linger: float = 0.02,
+        keep_requests: bool = True,
+    ) -> None:
+        if not 0 <= min_delay <= max_delay:
+            raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
+        self.callback_url = callback_url
+        self._secret = resolve_secret(secret)
+        sign(self._secret, b"")  # fails now, not in the sender thread, when the secret is not base64
+        self._token = resolve_secret(token) if token else None
+        self._host, self._port = host, port
+        self.seed = seed
+        self.settings: dict[str, float] = {
+            "min_delay": min_delay,
+            "max_delay": max_delay,
+            "duplicate_rate": duplicate_rate,
+            "reorder_rate": reorder_rate,
+            "error_rate_429": error_rate_429,
+            "error_rate_500": error_rate_500,
+            "convert_rate": convert_rate,
+        }
+        self.call_weights = dict(call_outcomes)
+        self.message_weights = dict(message_outcomes)
+        self.batch_size = batch_size
+        self.senders = senders
+        #: How long a due event waits for others to share its body: fewer, fuller posts, as real backends batch.
+        self.linger = linger
+        self.keep_requests = keep_requests
+        #: Every start request body received, in arrival order (for schema checks), when `keep_requests`.
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Condition()
+        self._errors = random.Random(seed)
+        self._seq = itertools.count()
+        self._heap: list[_Pending] = []
+        self._sending = 0
+        self._keys: dict[tuple[str, str], str] = {}
+        self._in_flight: dict[str, tuple[str, str]] = {}
+        self._by_campaign: Counter[str] = Counter()
+        self._numbers: Counter[str] = Counter()
+        self._stats: dict[str, Any] = {
+            "placements": 0,
+            "messages": 0,
+            "repeated_keys": 0,
+            "max_in_flight": 0,
+            "max_in_flight_by_campaign": {},
+            "overlapping_numbers": [],
+            "outcomes": {},
+            "message_outcomes": {},
+            "injected_429": 0,
+            "injected_500": 0,
+            "rejected": 0,
+            "events_posted": 0,
+            "posts": 0,
+            "post_failures": 0,
+            "last_post_error": "",
+        }
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._client: httpx.Client | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started)."""
+        if self._server is None:
+            raise RuntimeError("the fake agent is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL to put in `provider_options.base_url`."""
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> FakeAgent:
+        """Listen and start posting events; returns self."""
+        agent = self
+
+        class Handler(_Handler):
+            owner = agent
+
+        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._server.daemon_threads = True
+        limits = httpx.Limits(max_connections=self.senders, max_keepalive_connections=self.senders)
+        self._client = httpx.Client(timeout=5.0, limits=limits)
+        # Several senders, as a real backend has: one slow webhook answer does not hold up every other event.
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-agent-http", daemon=True),
+            *(
+                threading.Thread(target=self._send_loop, name=f"fake-agent-events-{index}", daemon=True)
+                for index in range(self.senders)
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and posting (events not yet posted are dropped) and close the port."""
+        self._stopping.set()
+        with self._lock:
+            self._lock.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> FakeAgent:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every event scheduled so far has been posted; False if that took longer than `timeout`."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._heap and not self._sending, timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """What the agent saw and sent (the `GET /stats` document).
+
+        `placements` (distinct calls started), `messages` (distinct messages), `repeated_keys` (starts answered
+        from an earlier Idempotency-Key), `max_in_flight` and `max_in_flight_by_campaign` (campaign id as text;
+        a call is in flight from its start until its end is handed to a sender), `in_flight` now,
+        `overlapping_numbers` (numbers that had two calls in flight at once), `outcomes` (call id -> `status`
+        and `answered_by` of the end it posted), `message_outcomes` (message id -> `status`: sent, delivered, read,
+        accepted, rejected or failed), `injected_429`/`injected_500`, `rejected` (400 answers), `events_posted`
+        (duplicates included), `posts`, `post_failures`, `last_post_error`, `pending_events`, `settings`.
+        """
+        with self._lock:
+            snapshot = json.loads(json.dumps(self._stats))
+            snapshot["in_flight"] = len(self._in_flight)
+            snapshot["pending_events"] = len(self._heap) + self._sending
+            snapshot["settings"] = dict(self.settings)
+            return dict(snapshot)
+
+    def control(self, changes: Mapping[str, Any]) -> dict[str, float]:
+        """Change rates and delays while running (the `POST /control` body); returns the settings."""
+        unknown = sorted(set(changes) - set(self.settings))
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(unknown)}")
+        for name, value in changes.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0")
+        with self._lock:
+            self.settings.update({name: float(value) for name, value in changes.items()})
+            if self.settings["min_delay"] > self.settings["max_delay"]:
+                self.settings["max_delay"] = self.settings["min_delay"]
+            return dict(self.settings)
+
+    # --- starts ----------------------------------------------------------------------------------------------------
+
+    def _authorize(self, headers: Mapping[str, str]) -> None:
+        if self._token is not None and headers.get("authorization") != f"Bearer {self._token}":
+            raise _error(401, "unauthorized", "missing or wrong bearer token")
+
+    def _inject(self) -> None:
+        with self._lock:
+            pick = self._errors.random()
+            if pick < self.settings["error_rate_429"]:
+                self._stats["injected_429"] += 1
+                raise _error(429, "rate_limited", "too many requests, slow down")
+            if pick < self.settings["error_rate_429"] + self.settings["error_rate_500"]:
+                self._stats["injected_500"] += 1
+                raise _error(500, "internal", "the fake agent failed on purpose")
+
+    @staticmethod
+    def _fields(body: Any, names: Sequence[str]) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _error(400, "invalid_request", "body must be a JSON object")
+        for name in names:
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise _error(400, "invalid_request", f"{name} must be a non-empty string")
+        if not isinstance(body.get("campaign_id"), int):
+            raise _error(400, "invalid_request", "campaign_id must be an integer")
+        if not str(body["to"]).startswith("+"):
+            raise _error(400, "invalid_number", f"{body['to']} is not an E.164 number")
+        return body
+
+    def _start(self, kind: str, headers: Mapping[str, str], body: Any) -> dict[str, Any]:
+        self._authorize(headers)
+        key = headers.get("idempotency-key")
+        if not key:
+            raise _error(400, "missing_idempotency_key", "the Idempotency-Key header is required")
+        self._inject()
+        names = (
+            ("call_id", "to", "callback_url") if kind == "call" else ("message_id", "to", "template", "callback_url")
+        )
+        request = self._fields(body, names)
+        with self._lock:
+            if self.keep_requests:
+                self.requests.append(request)
+            known = self._keys.get((kind, key))
+            if known is not None:
+                self._stats["repeated_keys"] += 1
+                return {"external_id": known}
+            if kind == "call":
+                external_id = f"fake-call-{len(self._keys) + 1:06d}"
+                self._keys[(kind, key)] = external_id
+                self._place_call(request, external_id)
+            else:
+                external_id = f"wamid.fake{len(self._keys) + 1:012d}"
+                self._keys[(kind, key)] = external_id
+                self._place_message(request, external_id)
+        return {"external_id": external_id}
+
+    def _schedule(
+        self, rng: random.Random, url: str, events: list[dict[str, Any]], outcome: dict[str, str], ends: str | None
+    ) -> None:
+        """Queue a story of events: each after a random delay, some twice, some swapped with the next one."""
+        low, high = self.settings["min_delay"], self.settings["max_delay"]
+        start_wall, start_mono = datetime.now(UTC), time.monotonic()
+        offsets = list(itertools.accumulate(rng.uniform(low, high) for _ in events))
+        for index, event in enumerate(events):
+            event["occurred_at"] = _stamp(start_wall + timedelta(seconds=offsets[index]))
+            if event["type"] == "ended":
+                event["ended_at"] = event["occurred_at"]
+                if event.get("answered_by"):
+                    event["started_at"] = events[index - 1]["occurred_at"]
+        due = list(offsets)
+        for index in range(len(due) - 1):
+            if rng.random() < self.settings["reorder_rate"]:
+                due[index], due[index + 1] = due[index + 1], due[index]
+        last = len(events) - 1
+        for index, event in enumerate(events):
+            terminal = index == last
+            copies = 2 if rng.random() < self.settings["duplicate_rate"] else 1
+            for copy in range(copies):
+                delay = due[index] + (rng.uniform(low, high) if copy else 0.0)
+                heapq.heappush(
+                    self._heap,
+                    _Pending(
+                        start_mono + delay,
+                        next(self._seq),
+                        url,
+                        event,
+                        ends if terminal else None,
+                        outcome if terminal else None,
+                    ),
+                )
+        self._lock.notify_all()
+
+    def _place_call(self, request: dict[str, Any], external_id: str) -> None:
+        call_id, campaign, number = request["call_id"], str(request["campaign_id"]), request["to"]
+        self._stats["placements"] += 1
+        self._in_flight[call_id] = (campaign, number)
+        self._by_campaign[campaign] += 1
+        if self._numbers[number]:
+            overlapping = self._stats["overlapping_numbers"]
+            if number not in overlapping:
+                overlapping.append(number)
+        self._numbers[number] += 1
+        self._stats["max_in_flight"] = max(self._stats["max_in_flight"], len(self._in_flight))
+        peaks = self._stats["max_in_flight_by_campaign"]
+        peaks[campaign] = max(peaks.get(campaign, 0), self._by_campaign[campaign])
+
+        # Seeded per call id, so a call's outcome does not depend on the order concurrent starts arrive in.
+        rng = random.Random(f"{self.seed}:call:{call_id}")
+        outcome = _pick(rng, self.call_weights)
+        base = {"call_id": call_id, "external_id": external_id}
+        serial = itertools.count(1)
+
+        def event(kind: str, **fields: Any) -> dict[str, Any]:
+            return {"event_id": f"{external_id}.{next(serial)}", **base, "type": kind, **fields}
+
+        events: list[dict[str, Any]]
+        if outcome == "failed":
+            events = [event("failed", error_code="carrier_error", error_msg="The carrier refused the call.")]
+            status, answered_by = "failed", ""
+        elif outcome == "busy":
+            events = [event("busy")]
+            status, answered_by = "busy", ""
+        elif outcome == "no-answer":
+            events = [event("ringing"), event("no-answer")]
+            status, answered_by = "no-answer", ""
+        else:
+            status, answered_by = "ended", outcome
+            ended: dict[str, Any] = {"answered_by": outcome}
+            if outcome == "machine":
+                ended.update(ended_by="agent", ended_reason="voicemail")
+            else:
+                by_user = rng.random() < 0.6
+                converted = rng.random() < self.settings["convert_rate"]
+                ended.update(
+                    ended_by="user" if by_user else "agent",
+                    ended_reason="user_hangup" if by_user else "agent_hangup",
+                    recording_url=f"https://recordings.invalid/{external_id}.mp3",
+                    tags=["interested"] if converted else [],
+                    extracted={"email": f"{call_id}@example.com"} if converted else {},
+                    converted=converted,
+                )
+            events = [event("ringing"), event("in-progress", answered_by=outcome), event("ended", **ended)]
+        url = self.callback_url or request["callback_url"]
+        self._schedule(rng, url, events, {"status": status, "answered_by": answered_by}, call_id)
+
+    def _place_message(self, request: dict[str, Any], external_id: str) -> None:
+        message_id = request["message_id"]
+        self._stats["messages"] += 1
+        rng = random.Random(f"{self.seed}:message:{message_id}")
+        outcome = _pick(rng, self.message_weights)
+        base = {"message_id": message_id, "external_id": external_id}
+        serial = itertools.count(1)
+
+        def event(kind: str, **fields: Any) -> dict[str, Any]:
+            return {"event_id": f"{external_id}.{next(serial)}", **base, "type": kind, **fields}
+
+        events = [event("sent")]
+        if outcome == "failed":
+            events.append(event("failed", error_code="131026", error_msg="Message Undeliverable."))
+        else:
+            receipts = {"sent": 0, "delivered": 1}.get(outcome, 2)
+            events.extend(event(kind) for kind in ("delivered", "read")[:receipts])
+            if outcome in ("accepted", "rejected"):
+                accepted = outcome == "accepted"
+                button = {"id": "btn-yes", "name": "Yes"} if accepted else {"id": "btn-no", "name": "No"}
+                events.append(event("reply", button=button, accepted=accepted, converted=accepted))
+        url = self.callback_url or request["callback_url"]
+        self._schedule(rng, url, events, {"status": outcome}, None)
+        self._stats["message_outcomes"][message_id] = {"status": outcome}
+
+    # --- events out ------------------------------------------------------------------------------------------------
+
+    def _take_batch(self) -> list[_Pending]:
+        """Wait for due events and take up to a batch of them bound for one URL (empty when stopping)."""
+        with self._lock:
+            while not self._stopping.is_set():
+                now = time.monotonic()
+                if self._heap and self._heap[0].due + self.linger <= now:
+                    url = self._heap[0].url
+                    batch: list[_Pending] = []
+                    while (
+                        self._heap
+                        and self._heap[0].due <= now
+                        and self._heap[0].url == url
+                        and len(batch) < self.batch_size
+                    ):
+                        batch.append(heapq.heappop(self._heap))
+                    self._hand_over(batch)
+                    self._sending += len(batch)
+                    return batch
+                self._lock.wait(self._heap[0].due + self.linger - now if self._heap else None)
+            return []
+
+    def _hand_over(self, batch: Sequence[_Pending]) -> None:
+        """Mark the calls these events end as ended, before Herald can hear of it and start another."""
+        for pending in batch:
+            if pending.ends is not None and pending.ends in self._in_flight:
+                campaign, number = self._in_flight.pop(pending.ends)
+                self._by_campaign[campaign] -= 1
+                self._numbers[number] -= 1
+                assert pending.outcome is not None
+                self._stats["outcomes"][pending.ends] = pending.outcome
+
+    def _send_loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                return
+            body = json.dumps({"events": [pending.event for pending in batch]}, separators=(",", ":")).encode()
+            if self._post(batch[0].url, body):
+                with self._lock:
+                    self._stats["events_posted"] += len(batch)
+            with self._lock:
+                self._sending -= len(batch)
+                self._lock.notify_all()
+
+    def _post(self, url: str, body: bytes) -> bool:
+        """Post one body until Herald takes it (2xx) or the agent stops; False if it stopped first."""
+        assert self._client is not None
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
+        backoff = _BACKOFF_FIRST
+        while not self._stopping.is_set():
+            try:
+                response = self._client.post(url, content=body, headers=headers)
+                error = "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"
+            with self._lock:
+                self._stats["posts"] += 1
+                if not error:
+                    return True
+                self._stats["post_failures"] += 1
+                self._stats["last_post_error"] = error
+            # Herald may not be up yet or may be restarting: wait and post the same body again.
+            self._stopping.wait(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX)
+        return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeAgent
+    # HTTP/1.1 keeps connections alive, as HttpOutbound expects of a real backend.
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    # Headers and body go out as two writes; without this, Nagle holds the body for the client's delayed ACK.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and benchmarks read /stats instead."""
+
+    def _answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise _error(400, "invalid_json", "body is not JSON") from None
+
+    def do_GET(self) -> None:
+        """`GET /stats`."""
+        if self.path == "/stats":
+            self._answer(200, self.owner.stats())
+        else:
+            self._answer(404, {"error": {"code": "not_found", "message": self.path}})
+
+    def do_POST(self) -> None:
+        """`POST /calls`, `POST /messages`, `POST /control`."""
+        # Header names are case-insensitive; the agent looks them up in lower case.
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        try:
+            body = self._body()
+            if self.path == "/calls":
+                self._answer(200, self.owner._start("call", headers, body))
+            elif self.path == "/messages":
+                self._answer(200, self.owner._start("message", headers, body))
+            elif self.path == "/control":
+                if not isinstance(body, dict):
+                    raise _error(400, "invalid_request", "body must be a JSON object")
+                try:
+                    self._answer(200, self.owner.control(body))
+                except ValueError as problem:
+                    raise _error(400, "invalid_request", str(problem)) from None
+            else:
+                raise _error(404, "not_found", self.path)
+        except _Reply as reply:
+            if reply.status == 400:
+                with self.owner._lock:
+                    self.owner._stats["rejected"] += 1
+            self._answer(reply.status, reply.body)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a fake agent until SIGTERM or SIGINT; prints `{"port": N}` on stdout once listening."""
+    parser = argparse.ArgumentParser(prog="python -m herald.testing.fake_agent", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--callback-url", help="where to post events (default: each request's callback_url)")
+    parser.add_argument("--secret", required=True, help="base64 webhook secret, or env:NAME")
+    parser.add_argument("--token", help="bearer token every start must carry, or env:NAME")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-delay", type=float, default=0.0)
+    parser.add_argument("--max-delay", type=float, default=0.05)
+    parser.add_argument("--duplicate-rate", type=float, default=0.1)
+    parser.add_argument("--reorder-rate", type=float, default=0.1)
+    parser.add_argument("--error-rate-429", type=float, default=0.0)
+    parser.add_argument("--error-rate-500", type=float, default=0.0)
+    parser.add_argument("--senders", type=int, default=4, help="threads posting events")
+    args = parser.parse_args(argv)
+    agent = FakeAgent(
+        args.callback_url,
+        args.secret,
+        port=args.port,
+        host=args.host,
+        seed=args.seed,
+        min_delay=args.min_delay,
+        max_delay=args.max_delay,
+        duplicate_rate=args.duplicate_rate,
+        reorder_rate=args.reorder_rate,
+        error_rate_429=args.error_rate_429,
+        error_rate_500=args.error_rate_500,
+        token=args.token,
+        senders=args.senders,
+        keep_requests=False,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.start()
+    print(json.dumps({"port": agent.port}), flush=True)
+    try:
+        stop.wait()
+    finally:
+        agent.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
