@@ -524,6 +524,8 @@ def serve(
     Webhooks are verified, parsed and stored in the inbox; `herald worker`s apply them. Callback URLs given to
     providers start with HERALD_PUBLIC_URL (default http://127.0.0.1:8000).
     """
+    import signal
+
     import uvicorn
 
     from herald.store.db import database_url
@@ -532,6 +534,10 @@ def serve(
     with _store():
         pass
     os.environ["HERALD_DATABASE_URL"] = database_url(_state["db"])
+    # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again under the handler that was
+    # there before it: a stop that was asked for is a clean exit, as for `herald worker`.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: sys.exit(0))
     uvicorn.run(
         "herald.api.app:app_from_environment",
         factory=True,

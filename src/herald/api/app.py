@@ -16,6 +16,9 @@ from herald.store import inbox
 from herald.store.queries import Store
 
 
+_ERROR_CODES = {401: "bad_signature", 404: "unknown_provider", 422: "invalid_body"}
+
+
 def create_app(store: Store) -> FastAPI:
     """The HTTP application over `store`."""
     app = FastAPI(title="Herald", docs_url=None, redoc_url=None)
@@ -41,7 +44,8 @@ def create_app(store: Store) -> FastAPI:
                 receive, store, provider, body, headers, str(request.url), datetime.now(UTC)
             )
         except WebhookError as error:
-            return JSONResponse({"error": error.message}, status_code=error.status)
+            code = _ERROR_CODES.get(error.status, "error")
+            return JSONResponse({"error": {"code": code, "message": error.message}}, status_code=error.status)
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
 
     return app
