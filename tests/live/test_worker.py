@@ -7,6 +7,7 @@ claims); interleaving their rounds by hand makes the races repeatable. What must
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from herald.store import schema as t
 from herald.store.queries import NewContact, Store
 
 from ..conftest import AGENT, START, phone_numbers
+from .processes import wait_for
 
 LIVE_OPTIONS = {"time_scale": 0.05, "conversation": {"follow_up_rate": 0}}
 
@@ -343,3 +345,21 @@ def test_a_stopped_worker_gives_back_its_pending_starts(store: Store) -> None:
     assert len(rows) == 2 and all(row.worker_id is None and row.start_after is not None for row in rows)
     with store.read() as tx:
         assert claims.alive(tx, START - timedelta(days=1)) == []
+
+
+def test_a_waiting_worker_on_postgresql_wakes_when_work_is_announced(database_url: str, store: Store) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers poll")
+    campaign_id = make_campaign(store, 3)
+    act(store, campaign_id, "pause", START)
+    worker = Worker(store, poll_seconds=600)  # only a notification can wake it within the test
+    worker.register()
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: worker.stats.rounds >= 1, "the first round")
+        act(store, campaign_id, "resume", datetime.now(UTC))  # commits a NOTIFY
+        wait_for(lambda: len(call_rows(store)) == 3, "the woken worker to claim")
+    finally:
+        worker.stop()
+        thread.join()

@@ -72,6 +72,7 @@ def _writable(tx: Tx, campaign_id: int) -> Campaign:
 def _after_added(tx: Tx, campaign: Campaign, added: int, now: datetime) -> None:
     if added:
         change_status(tx, campaign, lifecycle.after_contacts_added(campaign.status), now)
+        tx.notify_workers()
 
 
 def act(store: Store, campaign_id: int, action: str, now: datetime) -> Campaign:
@@ -90,6 +91,7 @@ def act(store: Store, campaign_id: int, action: str, now: datetime) -> Campaign:
             # Activating during cooldown starts the next cycle now instead of waiting.
             extra["next_cycle_at"] = now
         change_status(tx, campaign, result.status, now, **extra)
+        tx.notify_workers()
         return tx.campaign(campaign_id)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from herald.providers import registry
 from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
 from herald.providers.simulator import SchedulesEvents, Simulator
 from herald.store import claims, inbox
-from herald.store.queries import Conflict, Store, Tx
+from herald.store.queries import NOTIFY_CHANNEL, Conflict, Store, Tx
 from herald.store.records import Campaign
 
 log = logging.getLogger("herald.worker")
@@ -80,6 +81,14 @@ class _Outbounds:
             self._made[key] = found
         return found
 
+    def close(self) -> None:
+        """Release what the adapters hold (HTTP connection pools, threads)."""
+        for outbound in self._made.values():
+            close = getattr(outbound, "close", None)
+            if callable(close):
+                close()
+        self._made.clear()
+
 
 class Membership:
     """This process's row in `workers`, kept alive by a heartbeat thread with its own transactions."""
@@ -113,6 +122,49 @@ class Membership:
         self._thread.join()
         with self.store.tx() as tx:
             claims.stop(tx, self.id, RealClock().now(), reason)
+
+
+class _Waker:
+    """Waits between rounds until new work is announced or the poll interval passes.
+
+    On PostgreSQL a worker LISTENs on `herald_work`, which webhooks, activations and imports NOTIFY when they commit,
+    so it wakes at once; on SQLite (one machine) it polls.
+    """
+
+    def __init__(self, store: Store, stop: threading.Event) -> None:
+        self._stop = stop
+        self._listener: Any = None
+        if store.engine.dialect.name == "postgresql":
+            try:
+                self._listener = store.engine.raw_connection()
+                driver = self._listener.driver_connection
+                driver.autocommit = True
+                driver.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except DBAPIError as error:  # fall back to polling
+                log.warning("LISTEN failed, polling instead: %s", error)
+                self._listener = None
+
+    def wait(self, seconds: float) -> None:
+        if self._listener is None:
+            self._stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        try:
+            # In short slices, so that a stop asked for meanwhile is seen within half a second.
+            while not self._stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+                for _ in self._listener.driver_connection.notifies(timeout=min(remaining, 0.5), stop_after=1):
+                    return
+        except Exception as error:  # a broken listening connection must not stop the worker: poll instead
+            log.warning("LISTEN connection lost, polling instead: %s", error)
+            self.close()
+            self._stop.wait(seconds)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            finally:
+                self._listener = None
 
 
 class Worker:
@@ -165,17 +217,20 @@ class Worker:
         """Rounds until `stop()`: never exits because it is idle."""
         if not self.worker_id:
             self.register()
+        waker = _Waker(self.store, self._stop)
         try:
             while not self._stop.is_set():
                 busy = self.round()
-                if not busy:
-                    self._stop.wait(self.poll_seconds)
+                if not busy and not self._stop.is_set():
+                    waker.wait(self.poll_seconds)
         finally:
+            waker.close()
             self.close()
         return self.stats
 
     def close(self) -> None:
         """Stop the heartbeat and mark this worker stopped (its pending starts go back to the pool)."""
+        self.outbounds.close()
         if self._membership is not None:
             with self.store.tx() as tx:
                 claims.release_worker(tx, self.worker_id)

@@ -70,6 +70,8 @@ def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bo
     accepted = 0
     for start in range(0, len(rows), 500):
         accepted += len(tx.connection.execute(statement, rows[start : start + 500]).all())
+    if accepted and not scheduled:
+        tx.notify_workers()
     return InboxResult(accepted, len(events) - accepted)
 
 

@@ -40,6 +40,9 @@ from herald.store.db import READ_ONLY, connect, write_gate
 from herald.store.migrate import upgrade
 from herald.store.records import CallRecord, Campaign, ContactRecord, MessageRecord
 
+#: PostgreSQL channel on which workers LISTEN for new work (webhooks stored, campaigns activated, contacts added).
+NOTIFY_CHANNEL = "herald_work"
+
 #: A contact id, its new state, and other contact columns to set with it.
 ContactChange = tuple[int, ContactState, dict[str, Any]]
 
@@ -893,6 +896,11 @@ class Tx:
             .order_by(t.contacts.c.status)
         )
         return {row[0]: int(row[1]) for row in rows}
+
+    def notify_workers(self) -> None:
+        """Wake waiting workers when this transaction commits (PostgreSQL NOTIFY; SQLite workers poll)."""
+        if self.connection.dialect.name == "postgresql":
+            self.connection.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
 
     @property
     def locks_rows(self) -> bool:
