@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.console import plain_console, styled
 from herald.domain.statuses import Channel
 from herald.exports.kinds import ExportKind
 
@@ -41,7 +41,8 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(contacts_app, name="contacts")
 app.command("analyze")(analyze_command)
 
-err = Console(stderr=True)
+# User text (names, cells, paths) reaches these consoles, so they never read markup; see herald.console.
+err = plain_console(stderr=True)
 _state: dict[str, str | None] = {"db": None}
 
 
@@ -56,7 +57,7 @@ def _root(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(styled(("error:", "red"), " ", message))
     return typer.Exit(code)
 
 
@@ -173,7 +174,7 @@ def campaign_list(json_output: Annotated[bool, typer.Option("--json", help="Prin
         table.add_row(
             str(row["id"]), str(row["name"]), str(row["channel"]), str(status), str(row["cycle"]), str(row["contacts"])
         )
-    Console().print(table)
+    plain_console().print(table)
 
 
 @campaign_app.command("show")
@@ -203,8 +204,8 @@ def campaign_show(
     if json_output:
         _print_json(info)
         return
-    console = Console()
-    console.print(f"[bold]{campaign.name}[/bold] (#{campaign.id}, {campaign.channel}) — {campaign.status}")
+    console = plain_console()
+    console.print(styled((campaign.name, "bold"), f" (#{campaign.id}, {campaign.channel}) — {campaign.status}"))
     console.print(f"cycle {campaign.cycle_iteration}, {info['contacts']} contacts")
     table = Table("status", "contacts")
     for status, count in counts.items():
@@ -328,7 +329,7 @@ def contacts_import(
         return
     err.print(f"added {report.added}, updated {report.updated}, rejected {len(result.rejects)}")
     for reject in result.rejects[:20]:
-        err.print(f"  line {reject.line}: {reject.reason} — {reject.detail}", highlight=False)
+        err.print(f"  line {reject.line}: {reject.reason} — {reject.detail}")
     if len(result.rejects) > 20:
         hint = f" (all in {rejects})" if rejects else " (use --rejects FILE to keep them all)"
         err.print(f"  … and {len(result.rejects) - 20} more{hint}")
@@ -462,11 +463,14 @@ def demo(
     if json_output:
         _print_json(result.as_json())
         return
-    console = Console()
+    console = plain_console()
     counts = result.counts
     console.print(
-        f"[bold]{result.config.name}[/bold] ({result.config.channel}): {counts['campaign_status']} after "
-        f"{counts['cycles']} cycle(s), {counts['attempts']} attempts over {counts['simulated_days']} simulated days"
+        styled(
+            (result.config.name, "bold"),
+            f" ({result.config.channel}): {counts['campaign_status']} after {counts['cycles']} cycle(s), "
+            f"{counts['attempts']} attempts over {counts['simulated_days']} simulated days",
+        )
     )
     table = Table("status", "contacts")
     for status, count in counts["status_counts"].items():

@@ -78,11 +78,10 @@ def analyze_command(
         payload: object = results[0] if len(results) == 1 else results
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     else:
-        from rich.console import Console
-
         from herald.analytics.tables import print_tables
+        from herald.console import plain_console
 
-        console = Console()
+        console = plain_console()
         print_tables(console, results)
         if report is not None:
             console.print(f"Report written to {report}")

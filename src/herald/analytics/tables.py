@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from herald.analytics.metrics import Json
 
@@ -97,7 +98,11 @@ def _sendout(result: Json) -> list[Any]:
 
 
 def print_tables(console: Console, results: list[Json]) -> None:
-    """Print each file's figures as a titled panel of Rich tables."""
+    """Print each file's figures as a titled panel of Rich tables.
+
+    Cells hold values from the files (statuses, tag and button names), so `console` must not read markup
+    (`herald.console.plain_console`).
+    """
     for result in results:
         fmt = result["format"]
         if fmt == "altur-calls":
@@ -106,4 +111,5 @@ def print_tables(console: Console, results: list[Json]) -> None:
             parts = _sendout(result)
         else:
             parts = _contacts(result)
-        console.print(Panel(Group(*parts), title=f"{result['file']} · {fmt}", title_align="left"))
+        # A Panel parses a str title as markup; file names are user text, so the title is a Text.
+        console.print(Panel(Group(*parts), title=Text(f"{result['file']} · {fmt}"), title_align="left"))
