@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,7 +21,9 @@ from herald.domain.statuses import Channel
 from herald.exports.kinds import ExportKind
 
 if TYPE_CHECKING:
+    from herald.domain.campaign import CampaignConfig
     from herald.engine.runner import Engine
+    from herald.imports import ImportResult
     from herald.store.queries import Store
 
 # The engine, store and pydantic load inside the commands that need them, so `herald analyze` and `--help` start fast.
@@ -43,7 +44,6 @@ app.command("analyze")(analyze_command)
 
 # User text (names, cells, paths) reaches these consoles, so they never read markup; see herald.console.
 err = plain_console(stderr=True)
-_state: dict[str, str | None] = {"db": None}
 
 
 @app.callback()
@@ -53,7 +53,9 @@ def _root(
     ] = None,
 ) -> None:
     """Herald: outbound campaign engine for AI phone calls and WhatsApp."""
-    _state["db"] = db
+    from herald.database import select
+
+    select(db)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -62,10 +64,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def _store() -> Iterator[Store]:
-    from herald.store.queries import NotFound, Store
+def _store(*, create: bool = False) -> Iterator[Store]:
+    """The checked database of this command line (`--db`); only `init` may create a missing SQLite file."""
+    from herald.database import DatabaseError, open_database
+    from herald.store.queries import NotFound
 
-    store = Store.open(_state["db"])
+    try:
+        store = open_database(create=create)
+    except DatabaseError as error:
+        raise _fail(str(error)) from None
     try:
         yield store
     except NotFound as error:
@@ -110,17 +117,39 @@ def _now() -> datetime:
     return RealClock().now()
 
 
+def _campaign_file(file: Path) -> CampaignConfig:
+    """A campaign file read and validated; any problem (encoding, YAML, fields) ends the command with one line."""
+    from herald.campaign_file import CampaignFileError, read_campaign_file
+
+    try:
+        return read_campaign_file(file)
+    except CampaignFileError as error:
+        raise _fail(f"{file}: {error}") from None
+
+
+def _check_output(path: Path, *, force: bool) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise _fail(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise _fail(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.exists() and not force:
+        raise _fail(f"{path} already exists; use --force to overwrite it")
+
+
 # --- init ----------------------------------------------------------------------------------------------------------
 
 
 @app.command()
 def init() -> None:
     """Create the database (or bring its schema up to date)."""
-    with _store():
-        pass
-    from herald.store.db import database_url
+    from sqlalchemy.engine import make_url
 
-    err.print(f"database ready: {database_url(_state['db'])}")
+    from herald.database import selected_url
+
+    with _store(create=True):
+        pass
+    err.print(f"database ready: {make_url(selected_url()).render_as_string(hide_password=True)}")
 
 
 # --- campaigns -----------------------------------------------------------------------------------------------------
@@ -132,14 +161,10 @@ def campaign_create(
     json_output: Annotated[bool, typer.Option("--json", help="Print the new campaign as JSON.")] = False,
 ) -> None:
     """Create a campaign from a declarative file (channel, agent, retries, cycles, scheduling, provider...)."""
-    from herald.domain.campaign import ConfigError, parse_campaign
     from herald.engine.campaigns import create_campaign
     from herald.ids import IdFactory
 
-    try:
-        config = parse_campaign(yaml.safe_load(file.read_text(encoding="utf-8")))
-    except (ConfigError, yaml.YAMLError) as error:
-        raise _fail(f"{file}: {error}") from None
+    config = _campaign_file(file)
     with _store() as store:
         campaign_id = create_campaign(store, config, _now(), IdFactory())
     if json_output:
@@ -281,43 +306,48 @@ def contacts_import(
     if_duplicate: Annotated[
         IfDuplicate, typer.Option("--if-duplicate", help="skip: reject numbers already present; update: overwrite.")
     ] = IfDuplicate.skip,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Write the rejects file without the spreadsheet formula guard.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check the file, report everything, write nothing.")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
 ) -> None:
     """Import contacts from a CSV. Every rejected row is reported with its line and reason; nothing is lost.
 
     Required columns: contact, name, context. Optional: id, override_agent_name, override_agent_voice_id.
     Any other column becomes an input variable. Numbers are normalised to E.164 in the campaign's region.
+    Every data row is counted once: added + updated + rejected + blank = rows.
     """
-    from herald.engine.campaigns import CampaignFinished, import_contacts
+    from herald.engine.campaigns import CampaignFinished
     from herald.imports import ImportFileError, write_rejects
 
-    size = file.stat().st_size
-    with _store() as store, _progress() as progress:
-        task = progress.add_task("importing", total=size, info="bytes")
-        try:
-            report = import_contacts(
-                store,
-                campaign_id,
-                file,
-                _now(),
-                if_duplicate=if_duplicate.value,
-                progress=lambda done: progress.update(task, completed=done),
-            )
-        except ImportFileError as error:
-            raise _fail(f"{file}: {error}; nothing was imported") from None
-        except CampaignFinished as error:
-            raise _fail(str(error), code=3) from None
-    result = report.result
     if rejects is not None:
-        write_rejects(rejects, result)
+        _check_output(rejects, force=True)  # before the import, so a bad path cannot follow a saved import
+    try:
+        if dry_run:
+            added, updated, result = _import_dry_run(campaign_id, file, if_duplicate.value)
+        else:
+            added, updated, result = _import(campaign_id, file, if_duplicate.value)
+    except ImportFileError as error:
+        raise _fail(f"{file}: {error}; nothing was imported") from None
+    except CampaignFinished as error:
+        raise _fail(str(error), code=3) from None
+    if rejects is not None:
+        write_rejects(rejects, result, guard=not raw)
     reasons: dict[str, int] = {}
     for reject in result.rejects:
         reasons[reject.reason] = reasons.get(reject.reason, 0) + 1
     summary = {
         "campaign_id": campaign_id,
-        "added": report.added,
-        "updated": report.updated,
+        "dry_run": dry_run,
+        "rows": result.records,
+        "added": added,
+        "updated": updated,
         "rejected": len(result.rejects),
+        "blank": result.blank_lines,
+        "padded": {"count": len(result.padded_lines), "lines": result.padded_lines[:1000]},
         "reject_reasons": reasons,
         "rejects": [{"line": r.line, "reason": r.reason, "detail": r.detail} for r in result.rejects[:1000]],
         "rejects_file": str(rejects) if rejects else None,
@@ -327,12 +357,61 @@ def contacts_import(
     if json_output:
         _print_json(summary)
         return
-    err.print(f"added {report.added}, updated {report.updated}, rejected {len(result.rejects)}")
+    verb = "would be " if dry_run else ""
+    err.print(
+        f"{result.records} rows: {verb}added {added}, {verb}updated {updated}, rejected {len(result.rejects)}, "
+        f"blank {result.blank_lines}" + (" (dry run: nothing was written)" if dry_run else "")
+    )
+    if result.padded_lines:
+        lines = ", ".join(map(str, result.padded_lines[:10])) + (" …" if len(result.padded_lines) > 10 else "")
+        err.print(f"  {len(result.padded_lines)} row(s) had fewer fields than the header, read as empty: line {lines}")
     for reject in result.rejects[:20]:
         err.print(f"  line {reject.line}: {reject.reason} — {reject.detail}")
     if len(result.rejects) > 20:
         hint = f" (all in {rejects})" if rejects else " (use --rejects FILE to keep them all)"
         err.print(f"  … and {len(result.rejects) - 20} more{hint}")
+
+
+def _import(campaign_id: int, file: Path, if_duplicate: Literal["skip", "update"]) -> tuple[int, int, ImportResult]:
+    """Import for real, with a progress bar in bytes; returns (added, updated, result)."""
+    from herald.engine.campaigns import import_contacts
+
+    with _store() as store, _progress() as progress:
+        task = progress.add_task("importing", total=file.stat().st_size, info="bytes")
+        report = import_contacts(
+            store,
+            campaign_id,
+            file,
+            _now(),
+            if_duplicate=if_duplicate,
+            progress=lambda done: progress.update(task, completed=done),
+        )
+    return report.added, report.updated, report.result
+
+
+def _import_dry_run(
+    campaign_id: int, file: Path, if_duplicate: Literal["skip", "update"]
+) -> tuple[int, int, ImportResult]:
+    """Read the file against the campaign's numbers and opt-outs as an import would, writing nothing."""
+    from herald.domain.statuses import CampaignStatus
+    from herald.engine.campaigns import CampaignFinished, default_region
+    from herald.imports import read_contacts
+
+    with _store() as store, store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        if campaign.status is CampaignStatus.FINISHED:
+            raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
+        existing = tx.existing_numbers(campaign_id)
+        suppressed = tx.suppressed_numbers(campaign.business_id)
+    result = read_contacts(
+        file,
+        default_region=default_region(campaign.config),
+        existing=existing,
+        suppressed=suppressed,
+        if_duplicate=if_duplicate,
+    )
+    updated = sum(1 for row in result.rows if row.update)
+    return len(result.rows) - updated, updated, result
 
 
 # --- run -----------------------------------------------------------------------------------------------------------
@@ -421,9 +500,16 @@ def export_command(
         CallLayout,
         typer.Option("--layout", help="Call export layout: classic, or 2026-07 (adds ended_by, ended_reason)."),
     ] = CallLayout.classic,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the -o file if it exists.")] = False,
 ) -> None:
     """Write an export: contacts, calls, results, recordings (Altur formats) or sendout (Connectly format)."""
     from herald.exports.formats import ExportNotAvailable, export
+
+    if output == "-":
+        if fmt is ExportFormat.parquet:
+            raise _fail("--format parquet writes a binary file: give one with -o FILE")
+    else:
+        _check_output(Path(output), force=force)
 
     with _store() as store, _progress() as progress:
         task = progress.add_task(f"exporting {kind.value}", total=None, info="rows")
@@ -440,6 +526,8 @@ def export_command(
             )
         except ExportNotAvailable as error:
             raise _fail(str(error)) from None
+        except OSError as error:  # permission denied, disk full: the checks above cannot foresee these
+            raise _fail(f"cannot write {output}: {error.strerror or error}") from None
     if output != "-":
         err.print(f"{count} rows written to {output}")
 
@@ -458,8 +546,13 @@ def demo(
     """Run a whole simulated campaign on a fresh SQLite database and write its exports and an HTML report."""
     from herald.demo import run_demo
 
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} is a file; give a folder (it is created if missing)")
     with _engine_progress(f"demo ({channel.value})") as show:
-        result = run_demo(out, channel, contacts, seed, progress=show)
+        try:
+            result = run_demo(out, channel, contacts, seed, progress=show)
+        except OSError as error:  # a folder that cannot be created or written: one line, not a traceback
+            raise _fail(f"--out {out}: {error.strerror or error}") from None
     if json_output:
         _print_json(result.as_json())
         return

@@ -42,7 +42,9 @@ def _squash(text: str) -> str:
 def _workspace() -> Iterator[tuple[CliRunner, Path, list[str]]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
-        yield CliRunner(), path, ["--db", f"sqlite:///{path / 'h.db'}"]
+        runner, db = CliRunner(), ["--db", f"sqlite:///{path / 'h.db'}"]
+        assert runner.invoke(app, [*db, "init"]).exit_code == 0
+        yield runner, path, db
 
 
 def _campaign_file(folder: Path, name: str, file_name: str = "campaign.json") -> Path:

@@ -23,8 +23,10 @@ def write_all(store: Store, campaign_id: int, directory: Path, *, guard: bool = 
 
 
 def export_campaign_files(campaign_id: int, directory: Path) -> list[Path]:
-    """The campaign's exports (from HERALD_DATABASE_URL), raw cells, for analysis."""
-    store = Store.open()
+    """The campaign's exports (from the command line's database), raw cells, for analysis."""
+    from herald.database import open_database
+
+    store = open_database()
     try:
         return list(write_all(store, campaign_id, directory, guard=False).values())
     finally:

@@ -32,6 +32,8 @@ class Collected:
     rows: list[ContactRow] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     blank: int = 0
+    #: Lines of records with fewer fields than the header, read with the missing fields empty.
+    padded: list[int] = field(default_factory=list)
 
 
 def make_collector(
@@ -76,6 +78,8 @@ def make_collector(
                 return reject(line, Reason.MISSING_CONTACT, "the contact column is empty", fields)
             out.blank += 1  # empty lines and ",,," filler rows carry no contact
             return None
+        if n < width:
+            out.padded.append(line)  # reported, since a short record may be a row whose cells shifted
         e164 = fast(raw)
         if e164 is FALLBACK:
             e164 = fallback(raw)
@@ -120,15 +124,18 @@ def make_collector(
     return add, out
 
 
-def scan(reader: Reader, add: Callable[[int, list[str]], None]) -> None:
-    """Feed every remaining record of ``reader`` to ``add`` with the physical line it starts on.
+def scan(reader: Reader, add: Callable[[int, list[str]], None]) -> int:
+    """Feed every remaining record of ``reader`` to ``add`` with the physical line it starts on; return their number.
 
     Broken quoting raises ImportFileError naming the line where the broken record starts.
     """
     start = reader.line_num + 1
+    records = 0
     try:
         for fields in reader:
             add(start, fields)
+            records += 1
             start = reader.line_num + 1
     except csv.Error as exc:
         raise ImportFileError(f"line {start}: malformed CSV ({exc}); check the quoting") from exc
+    return records
