@@ -53,6 +53,9 @@ def _contacts(result: Json) -> list[Any]:
         summary.append(("calls", f"{result['calls']:,}"))
     if "billed_seconds" in result:
         summary.append(("billed seconds", f"{result['billed_seconds']:,}"))
+    if result.get("empty_columns"):
+        # Empty in every row: nothing tells a tag from an extracted field, so neither table counts them.
+        summary.append(("empty columns", ", ".join(result["empty_columns"])))
     parts: list[Any] = [_summary_table(summary), _counts_table("Status", result["status_counts"], n, "status")]
     if result.get("tags"):
         parts.append(_counts_table("Tags (rows True)", result["tags"], n, "tag"))
