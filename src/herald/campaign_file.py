@@ -8,6 +8,7 @@ document that is not a mapping, or the fields `parse_campaign` refuses.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -22,15 +23,33 @@ class CampaignFileError(ValueError):
 
 def read_campaign_file(path: Path) -> CampaignConfig:
     """Read, parse and validate a campaign file; raise CampaignFileError (one line) when it cannot be used."""
+    return validate(read_campaign_document(path))
+
+
+def read_campaign_document(path: Path) -> dict[str, Any]:
+    """The mapping a campaign file holds, not yet validated (`campaign edit` merges it into a campaign first)."""
     try:
         data = path.read_bytes()
     except OSError as error:
         raise CampaignFileError(f"cannot read the file ({error.strerror or error})") from None
-    return parse_campaign_text(data)
+    return parse_document(data)
+
+
+def validate(document: dict[str, Any]) -> CampaignConfig:
+    """A campaign configuration from a mapping; CampaignFileError names every problem."""
+    try:
+        return parse_campaign(document)
+    except ConfigError as error:
+        raise CampaignFileError(str(error)) from None
 
 
 def parse_campaign_text(data: bytes) -> CampaignConfig:
     """Parse and validate the bytes of a campaign file (YAML, of which JSON is a subset)."""
+    return validate(parse_document(data))
+
+
+def parse_document(data: bytes) -> dict[str, Any]:
+    """The top-level mapping of a campaign file's bytes; CampaignFileError quotes what cannot be read."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]  # a BOM from a Windows editor is not an error
     try:
@@ -50,10 +69,7 @@ def parse_campaign_text(data: bytes) -> CampaignConfig:
     if not isinstance(document, dict):
         kind = "empty" if document is None else f"a {type(document).__name__}, not a mapping of fields"
         raise CampaignFileError(f"the campaign file is {kind} (expected name:, channel: … at the top level)")
-    try:
-        return parse_campaign(document)
-    except ConfigError as error:
-        raise CampaignFileError(str(error)) from None
+    return {str(key): value for key, value in document.items()}
 
 
 def _yaml_message(error: yaml.MarkedYAMLError, text: str) -> str:

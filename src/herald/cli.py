@@ -37,13 +37,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 campaign_app = typer.Typer(help="Create, list, show and steer campaigns.", no_args_is_help=True)
-contacts_app = typer.Typer(help="Load contacts into a campaign.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Load, list and remove the contacts of a campaign.", no_args_is_help=True)
+calls_app = typer.Typer(help="The calls of a phone campaign.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(calls_app, name="calls")
 app.command("analyze")(analyze_command)
 
 # User text (names, cells, paths) reaches these consoles, so they never read markup; see herald.console.
 err = plain_console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"herald {version('herald')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -51,6 +61,9 @@ def _root(
     db: Annotated[
         str | None, typer.Option("--db", help="Database URL (overrides HERALD_DATABASE_URL).", show_default=False)
     ] = None,
+    _show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print Herald's version and exit.")
+    ] = False,
 ) -> None:
     """Herald: outbound campaign engine for AI phone calls and WhatsApp."""
     from herald.database import select
@@ -208,9 +221,28 @@ def campaign_show(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a campaign: status, cycle, settings and contacts per status."""
+    from herald.domain.scheduling import next_open
+    from herald.store.inspect import final_count
+
+    now = _now()
     with _store() as store, store.tx() as tx:
         campaign = tx.campaign(campaign_id)
         counts = tx.status_counts(campaign_id)
+        final, in_flight, next_due = (
+            final_count(tx, campaign_id),
+            tx.inflight_count(campaign_id),
+            tx.next_due_at(campaign_id),
+        )
+    scheduling = campaign.config.scheduling
+    opens = next_open(scheduling.windows() if scheduling else None, campaign.config.zone, now)
+    progress = {
+        "final": final,
+        "total": sum(counts.values()),
+        "in_flight": in_flight,
+        "next_due_at": next_due.isoformat() if next_due else None,
+        "calling_hours_open": opens == now,
+        "next_window_at": opens.isoformat() if opens else None,
+    }
     info = {
         "id": campaign.id,
         "name": campaign.name,
@@ -224,6 +256,7 @@ def campaign_show(
         "ended_at": campaign.ended_at.isoformat() if campaign.ended_at else None,
         "contacts": sum(counts.values()),
         "status_counts": counts,
+        "progress": progress,
         "config": campaign.config.model_dump(mode="json", exclude_none=True),
     }
     if json_output:
@@ -232,10 +265,110 @@ def campaign_show(
     console = plain_console()
     console.print(styled((campaign.name, "bold"), f" (#{campaign.id}, {campaign.channel}) — {campaign.status}"))
     console.print(f"cycle {campaign.cycle_iteration}, {info['contacts']} contacts")
+    console.print(_progress_line(progress, campaign.config.zone, now))
     table = Table("status", "contacts")
     for status, count in counts.items():
         table.add_row(status, str(count))
     console.print(table)
+
+
+def _progress_line(progress: dict[str, Any], zone: Any, now: datetime) -> str:
+    """How far a campaign is, in words: final / total, in flight, next attempt, calling hours (campaign time)."""
+
+    def local(iso: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    parts = [f"{progress['final']}/{progress['total']} final", f"{progress['in_flight']} in flight"]
+    if progress["next_due_at"]:
+        parts.append(f"next attempt due {local(progress['next_due_at'])}")
+    if progress["calling_hours_open"]:
+        parts.append("calling hours open now")
+    elif progress["next_window_at"]:
+        parts.append(f"calling hours open {local(progress['next_window_at'])}")
+    else:
+        parts.append("no calling hours ahead")
+    return "progress: " + ", ".join(parts)
+
+
+@campaign_app.command("validate")
+def campaign_validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Campaign file (YAML or JSON).")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print {valid, name, channel} or {valid, error}.")
+    ] = False,
+) -> None:
+    """Check a campaign file without creating anything; exit 1 with the problems when it is not valid."""
+    from herald.campaign_file import CampaignFileError, read_campaign_file
+
+    try:
+        config = read_campaign_file(file)
+    except CampaignFileError as error:
+        if json_output:
+            _print_json({"valid": False, "error": str(error)})
+        raise _fail(f"{file}: {error}") from None
+    if json_output:
+        _print_json({"valid": True, "name": config.name, "channel": config.channel.value})
+    else:
+        err.print(f"{file}: valid {config.channel} campaign {config.name!r}")
+
+
+#: The fields `campaign edit` may change: those of Altur's CampaignUpdate (PATCH /campaigns/{id}).
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "timezone",
+    "retries",
+    "message_limit",
+    "scheduling",
+    "first_message",
+    "template",
+    "template_alt",
+    "cycles",
+)
+
+
+@campaign_app.command("edit")
+def campaign_edit(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="YAML or JSON with only the fields to change.")
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the campaign's new configuration.")] = False,
+) -> None:
+    """Change a campaign's name, description, timezone, retries, message_limit, scheduling, first_message,
+    template, template_alt or cycles (as Altur's PATCH allows; cycles.enabled and cycles.mode are fixed).
+    """
+    from herald.campaign_file import CampaignFileError, read_campaign_document, validate
+    from herald.domain.statuses import CampaignStatus
+
+    try:
+        changes = read_campaign_document(file)
+    except CampaignFileError as error:
+        raise _fail(f"{file}: {error}") from None
+    refused = [key for key in changes if key not in EDITABLE_FIELDS]
+    if refused:
+        raise _fail(f"{file}: cannot edit {', '.join(refused)} (editable: {', '.join(EDITABLE_FIELDS)})")
+    with _store() as store, store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        if campaign.status is CampaignStatus.FINISHED:
+            raise _fail(f"campaign {campaign_id} is finished and read-only", code=3)
+        merged = campaign.config.model_dump(mode="json")
+        for key, value in changes.items():
+            if key == "cycles" and isinstance(value, dict) and isinstance(merged.get("cycles"), dict):
+                fixed = [k for k in ("enabled", "mode") if k in value and value[k] != merged["cycles"].get(k)]
+                if fixed:
+                    raise _fail(f"{file}: cycles.{' and cycles.'.join(fixed)} are fixed when the campaign is created")
+                value = {**merged["cycles"], **value}
+            merged[key] = value
+        try:
+            config = validate(merged)
+        except CampaignFileError as error:
+            raise _fail(f"{file}: {error}") from None
+        tx.update_campaign(campaign_id, name=config.name, config=config.model_dump(mode="json"))
+    if json_output:
+        _print_json({"id": campaign_id, "config": config.model_dump(mode="json", exclude_none=True)})
+    else:
+        err.print(f"campaign {campaign_id}: changed {', '.join(changes) or 'nothing'}")
 
 
 class LifecycleAction(StrEnum):
@@ -412,6 +545,173 @@ def _import_dry_run(
     )
     updated = sum(1 for row in result.rows if row.update)
     return len(result.rows) - updated, updated, result
+
+
+def _limited(rows: list[dict[str, Any]], limit: int | None, json_output: bool) -> tuple[list[dict[str, Any]], int]:
+    """Rows to show and how many were left out: everything for --json, 50 for a table, unless --limit says."""
+    cap = limit if limit is not None else (0 if json_output else 50)
+    shown = rows if cap <= 0 else rows[:cap]
+    return shown, len(rows) - len(shown)
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], left_out: int, kind: str) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    plain_console().print(table)
+    if left_out:
+        err.print(f"… and {left_out} more {kind} (--limit 0 shows all, --json prints all)")
+
+
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", help="Rows to show (0 = all; default 50 in a table, all with --json).")
+]
+
+
+@contacts_app.command("list")
+def contacts_list(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    status: Annotated[str | None, typer.Option("--status", help="Only contacts in this status.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Only contacts whose number, name, id or context contains this.")
+    ] = None,
+    limit: LimitOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List a campaign's contacts with their status, retries, calls and next due attempt."""
+    from herald.domain.statuses import ContactStatus
+
+    statuses = [s.value for s in ContactStatus]
+    if status is not None and status not in statuses:
+        raise _fail(f"unknown status {status!r} (one of: {', '.join(statuses)})")
+    needle = search.casefold() if search else None
+    with _store() as store, store.tx() as tx:
+        zone = tx.campaign(campaign_id).config.zone
+        rows = [
+            {
+                "id": c.id,
+                "contact": c.contact,
+                "name": c.name,
+                "external_id": c.external_id,
+                "context": c.context,
+                "status": c.state.status.value,
+                "final": c.state.final,
+                "retries": c.state.retries,
+                "failed_retries": c.state.failed_retries,
+                "calls": c.state.calls,
+                "billed_seconds": c.state.billed_seconds,
+                "follow_up": c.state.follow_up,
+                "due_at": c.state.due_at.astimezone(zone).isoformat() if c.state.due_at else None,
+                "in_flight": c.inflight_id is not None,
+                "input_variables": c.input_variables,
+            }
+            for c in tx.all_contacts(campaign_id)
+            if (status is None or c.state.status.value == status)
+            and (
+                needle is None
+                or any(needle in (v or "").casefold() for v in (c.contact, c.name, c.external_id, c.context))
+            )
+        ]
+    shown, left_out = _limited(rows, limit, json_output)
+    if json_output:
+        _print_json(shown)
+        return
+    # A table has room for minutes, not an ISO offset; --json keeps the full timestamp.
+    brief = [{**row, "due_at": row["due_at"][:16].replace("T", " ") if row["due_at"] else None} for row in shown]
+    _table(brief, ("id", "contact", "name", "status", "retries", "calls", "due_at"), left_out, "contacts")
+
+
+@contacts_app.command("remove")
+def contacts_remove(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    keys: Annotated[list[str], typer.Argument(metavar="CONTACT...", help="E.164 numbers or external ids.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print {removed, kept} as JSON.")] = False,
+) -> None:
+    """Remove contacts that were never called or messaged; exit 1 when any could not be removed (each says why)."""
+    from herald.domain.statuses import CampaignStatus
+    from herald.store.inspect import remove_contacts
+
+    with _store() as store, store.tx() as tx:
+        if tx.campaign(campaign_id).status is CampaignStatus.FINISHED:
+            raise _fail(f"campaign {campaign_id} is finished and read-only", code=3)
+        outcome = remove_contacts(tx, campaign_id, keys)
+    if json_output:
+        _print_json({"removed": outcome.removed, "kept": outcome.kept})
+    else:
+        err.print(f"removed {len(outcome.removed)}")
+        for key, why in outcome.kept.items():
+            err.print(f"  {key}: not removed, {why}")
+    if outcome.kept:
+        raise typer.Exit(1)
+
+
+@calls_app.command("list")
+def calls_list(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    limit: LimitOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON (the call export's columns).")] = False,
+) -> None:
+    """List a phone campaign's calls: the call export's rows (times in the campaign's time zone)."""
+    from herald.exports.formats import ExportNotAvailable, header, rows
+
+    with _store() as store, store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        try:
+            columns = header(campaign, ExportKind.CALLS, "classic")
+            calls = [dict(zip(columns, row, strict=True)) for row in rows(tx, campaign, ExportKind.CALLS)]
+        except ExportNotAvailable:
+            raise _fail(
+                f"campaign {campaign_id} is a {campaign.channel} campaign: it sends messages, not calls "
+                f"(see `herald export {campaign_id} sendout`)"
+            ) from None
+    shown, left_out = _limited(calls, limit, json_output)
+    if json_output:
+        _print_json(shown)
+        return
+    _table(
+        shown,
+        ("id", "number_to", "contact_name", "status", "answered_by", "created_at", "duration", "billed_duration"),
+        left_out,
+        "calls",
+    )
+
+
+# --- examples ------------------------------------------------------------------------------------------------------
+
+EXAMPLE_CONTACTS = 20
+EXAMPLE_SEED = 7  # the demo's default seed: the same sample file every time
+
+
+@app.command()
+def examples(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")] = Path("examples"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the written paths as JSON.")] = False,
+) -> None:
+    """Write the example campaign files and a sample contacts CSV, so the README's steps work in any folder."""
+    from importlib import resources
+
+    from herald.demo import synthetic_contacts
+
+    if directory.exists() and not directory.is_dir():
+        raise _fail(f"{directory} is a file; give a folder")
+    package = resources.files("herald.examples")
+    contents = {name: package.joinpath(name).read_bytes() for name in ("collections.yaml", "whatsapp-reminder.yaml")}
+    contents["contacts.csv"] = synthetic_contacts(EXAMPLE_CONTACTS, EXAMPLE_SEED)
+    existing = [name for name in contents if (directory / name).exists()]
+    if existing and not force:
+        raise _fail(f"{', '.join(str(directory / n) for n in existing)} already exist(s); use --force to overwrite")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in contents.items():
+            (directory / name).write_bytes(data)
+    except OSError as error:
+        raise _fail(f"cannot write into {directory}: {error.strerror or error}") from None
+    paths = [str(directory / name) for name in contents]
+    if json_output:
+        _print_json({"files": paths})
+    else:
+        err.print("wrote " + ", ".join(paths))
 
 
 # --- run -----------------------------------------------------------------------------------------------------------

@@ -13,8 +13,12 @@ from rich.text import Text
 
 
 def plain_console(*, stderr: bool = False) -> Console:
-    """A Console that prints strings as they are: no markup, emoji codes or highlighting, and long lines unwrapped."""
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
+    """A Console that prints strings as they are: no markup, emoji codes or highlighting.
+
+    On stderr long lines are not wrapped, so each message stays one line for logs and scripts; standard output
+    wraps as Rich always did.
+    """
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=stderr)
 
 
 def styled(*parts: str | tuple[str, str]) -> Text:
