@@ -41,7 +41,11 @@ contacts_app = typer.Typer(help="Load, list and remove the contacts of a campaig
 calls_app = typer.Typer(help="The calls of a phone campaign.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(contacts_app, name="contacts")
+suppressions_app = typer.Typer(
+    help="The do-not-call list: numbers no campaign of the business may contact.", no_args_is_help=True
+)
 app.add_typer(calls_app, name="calls")
+app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
 
 # User text (names, cells, paths) reaches these consoles, so they never read markup; see herald.console.
@@ -467,6 +471,8 @@ def contacts_import(
         raise _fail(f"{file}: {error}; nothing was imported") from None
     except CampaignFinished as error:
         raise _fail(str(error), code=3) from None
+    except ValueError as error:  # a campaign whose time zone names no country and that sets no default_region
+        raise _fail(f"campaign {campaign_id}: {error}; nothing was imported") from None
     if rejects is not None:
         write_rejects(rejects, result, guard=not raw)
     reasons: dict[str, int] = {}
@@ -584,7 +590,7 @@ def contacts_list(
     statuses = [s.value for s in ContactStatus]
     if status is not None and status not in statuses:
         raise _fail(f"unknown status {status!r} (one of: {', '.join(statuses)})")
-    needle = search.casefold() if search else None
+    needle = search.strip().casefold() if search else None  # stored values are stripped at import too
     with _store() as store, store.tx() as tx:
         zone = tx.campaign(campaign_id).config.zone
         rows = [
@@ -674,6 +680,134 @@ def calls_list(
         left_out,
         "calls",
     )
+
+
+# --- suppressions --------------------------------------------------------------------------------------------------
+
+RegionOption = Annotated[
+    str, typer.Option("--region", help="Region for numbers written without a country code (ISO 3166, e.g. MX).")
+]
+SourceOption = Annotated[str, typer.Option("--source", help="Where the entry comes from (kept with it).")]
+
+
+def _suppress(numbers: list[tuple[int, str]], region: str, source: str, json_output: bool) -> None:
+    """Normalise (line, number) pairs as an import does, put the valid ones on the list, report the rest."""
+    from herald.engine.campaigns import DEFAULT_BUSINESS
+    from herald.ids import IdFactory
+    from herald.imports.phones import PhoneNormalizer
+
+    try:
+        normalize = PhoneNormalizer(region)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    valid: dict[str, int] = {}
+    invalid: list[dict[str, Any]] = []
+    for line, raw in numbers:
+        e164, why = normalize.check(raw)
+        if e164 is None:
+            invalid.append({"line": line, "value": raw, "reason": why})
+        else:
+            valid.setdefault(e164, line)
+    now = _now()
+    with _store() as store, store.tx() as tx:
+        business_id = tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), now)
+        before = tx.suppressed_numbers(business_id, valid)
+        for number in valid:
+            tx.suppress(business_id, number, now, source)
+    added = [n for n in valid if n not in before]
+    if json_output:
+        _print_json({"added": added, "already": sorted(before), "invalid": invalid})
+    else:
+        err.print(f"added {len(added)}, already listed {len(before)}, invalid {len(invalid)}")
+        for item in invalid[:20]:
+            err.print(f"  {item['line']}: {item['value']!r} is not a valid phone number: {item['reason']}")
+    if invalid:
+        raise typer.Exit(1)
+
+
+@suppressions_app.command("add")
+def suppressions_add(
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Phone numbers, any format.")],
+    source: SourceOption = "cli",
+    region: RegionOption = "MX",
+    json_output: Annotated[bool, typer.Option("--json", help="Print {added, already, invalid} as JSON.")] = False,
+) -> None:
+    """Put numbers on the do-not-call list; their contacts in every campaign stop being contacted."""
+    _suppress(list(enumerate(numbers, start=1)), region, source, json_output)
+
+
+@suppressions_app.command("import")
+def suppressions_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `contact` column, or one number a line.")
+    ],
+    source: SourceOption = "import",
+    region: RegionOption = "MX",
+    json_output: Annotated[bool, typer.Option("--json", help="Print {added, already, invalid} as JSON.")] = False,
+) -> None:
+    """Put every number of a file on the do-not-call list (read like a contact file: encoding and delimiter)."""
+    import csv
+    import io
+
+    from herald.imports import ImportFileError
+    from herald.imports.decoding import decode, detect_delimiter, header_line
+
+    try:
+        text, _encoding = decode(file.read_bytes())
+    except ImportFileError as error:
+        raise _fail(f"{file}: {error}") from None
+    records = list(csv.reader(io.StringIO(text), delimiter=detect_delimiter(header_line(text))))
+    header = [cell.strip().lower() for cell in records[0]] if records else []
+    column, first = (header.index("contact"), 2) if "contact" in header else (0, 1)
+    numbers = [
+        (line, record[column])
+        for line, record in enumerate(records[first - 1 :], start=first)
+        if len(record) > column and record[column].strip()
+    ]
+    _suppress(numbers, region, source, json_output)
+
+
+@suppressions_app.command("list")
+def suppressions_list(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The do-not-call list with the source and time of each entry."""
+    from herald.engine.campaigns import DEFAULT_BUSINESS
+    from herald.ids import IdFactory
+    from herald.store.inspect import suppressions
+
+    with _store() as store, store.tx() as tx:
+        listed = suppressions(tx, tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), _now()))
+    rows = [{"contact": n, "since": at.isoformat(), "source": src} for n, at, src in listed]
+    if json_output:
+        _print_json(rows)
+        return
+    _table(rows, ("contact", "since", "source"), 0, "numbers")
+
+
+@suppressions_app.command("remove")
+def suppressions_remove(
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Phone numbers, any format.")],
+    region: RegionOption = "MX",
+    json_output: Annotated[bool, typer.Option("--json", help="Print {removed, not_listed} as JSON.")] = False,
+) -> None:
+    """Take numbers off the do-not-call list (contacts it already closed stay closed)."""
+    from herald.engine.campaigns import DEFAULT_BUSINESS
+    from herald.ids import IdFactory
+    from herald.imports.phones import PhoneNormalizer
+    from herald.store.inspect import unsuppress
+
+    normalize = PhoneNormalizer(region)
+    wanted = [normalize.check(raw)[0] or raw.strip() for raw in numbers]
+    with _store() as store, store.tx() as tx:
+        removed = unsuppress(tx, tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), _now()), wanted)
+    missing = [n for n in wanted if n not in removed]
+    if json_output:
+        _print_json({"removed": removed, "not_listed": missing})
+    else:
+        err.print(f"removed {len(removed)}" + (f"; not on the list: {', '.join(missing)}" if missing else ""))
+    if missing:
+        raise typer.Exit(1)
 
 
 # --- examples ------------------------------------------------------------------------------------------------------

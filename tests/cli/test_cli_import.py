@@ -88,3 +88,12 @@ def test_dry_run_reports_the_same_and_writes_nothing(herald: CliRunner) -> None:
     assert (update["added"], update["updated"]) == (0, 2)
     result = herald.invoke(app, ["contacts", "import", "1", "contacts.csv", "--dry-run"])
     assert "would be added 0" in result.stderr and "dry run: nothing was written" in result.stderr
+
+
+def test_a_campaign_without_a_phone_region_is_one_error(herald: CliRunner, tmp_path: Path) -> None:
+    utc = tmp_path / "utc.yaml"
+    utc.write_text("name: x\nchannel: phone_call\ntimezone: UTC\n", encoding="utf-8")
+    assert herald.invoke(app, ["campaign", "create", str(utc)]).exit_code == 0
+    for extra in ([], ["--dry-run"]):
+        result = herald.invoke(app, ["contacts", "import", "2", "contacts.csv", *extra])
+        assert result.exit_code == 1 and "set default_region; nothing was imported" in result.stderr, result.output

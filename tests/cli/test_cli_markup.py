@@ -81,6 +81,12 @@ def test_contact_cells_are_printed_as_written(cell: str) -> None:
         assert result.exit_code == 0, result.output
         assert "added 1" in result.stderr
         assert _squash(repr(cell.strip())) in _squash(result.stderr)
+        # A table folds long cells across lines and columns, so the text is compared in the JSON of the same command.
+        for command in (["contacts", "list", "1"], ["contacts", "list", "1", "--search", cell]):
+            listed = runner.invoke(app, [*db, *command])
+            assert listed.exit_code == 0, listed.output
+            rows = json.loads(runner.invoke(app, [*db, *command, "--json"]).stdout)
+            assert [(row["name"], row["context"]) for row in rows] == [(cell.strip(), cell.strip())]
 
 
 @given(text=markupish)

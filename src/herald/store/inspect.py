@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 
@@ -60,3 +61,30 @@ def remove_contacts(tx: Tx, campaign_id: int, keys: Iterable[str]) -> Removal:
             c.execute(delete(t.contacts).where(t.contacts.c.id == contact_id))
             outcome.removed.append(number)
     return outcome
+
+
+def suppressions(tx: Tx, business_id: int) -> list[tuple[str, datetime, str]]:
+    """The business's do-not-call list: (E.164 number, since when, source), by number."""
+    rows = tx.connection.execute(
+        select(t.suppressions.c.contact, t.suppressions.c.opted_out_at, t.suppressions.c.source)
+        .where(t.suppressions.c.business_id == business_id)
+        .order_by(t.suppressions.c.contact)
+    )
+    return [(str(row[0]), row[1], str(row[2])) for row in rows]
+
+
+def unsuppress(tx: Tx, business_id: int, numbers: Iterable[str]) -> list[str]:
+    """Take numbers off the business's do-not-call list; returns those that were on it.
+
+    Contacts the suppression closed stay closed: lifting it lets later imports and campaigns reach the number.
+    """
+    removed = []
+    for number in numbers:
+        result = tx.connection.execute(
+            delete(t.suppressions).where(
+                t.suppressions.c.business_id == business_id, t.suppressions.c.contact == number
+            )
+        )
+        if result.rowcount:
+            removed.append(number)
+    return removed
