@@ -11,20 +11,21 @@ from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-import yaml
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.console import plain_console, styled
 from herald.domain.statuses import Channel
 from herald.exports.kinds import ExportKind
 
 if TYPE_CHECKING:
+    from herald.domain.campaign import CampaignConfig
     from herald.engine.runner import Engine
+    from herald.imports import ImportResult
     from herald.store.queries import Store
 
 # The engine, store and pydantic load inside the commands that need them, so `herald analyze` and `--help` start fast.
@@ -38,13 +39,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 campaign_app = typer.Typer(help="Create, list, show and steer campaigns.", no_args_is_help=True)
-contacts_app = typer.Typer(help="Load contacts into a campaign.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Load, list and remove the contacts of a campaign.", no_args_is_help=True)
+calls_app = typer.Typer(help="The calls of a phone campaign.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(contacts_app, name="contacts")
+suppressions_app = typer.Typer(
+    help="The do-not-call list: numbers no campaign of the business may contact.", no_args_is_help=True
+)
+app.add_typer(calls_app, name="calls")
+app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
 
-err = Console(stderr=True)
-_state: dict[str, str | None] = {"db": None}
+# User text (names, cells, paths) reaches these consoles, so they never read markup; see herald.console.
+err = plain_console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"herald {version('herald')}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -52,21 +67,31 @@ def _root(
     db: Annotated[
         str | None, typer.Option("--db", help="Database URL (overrides HERALD_DATABASE_URL).", show_default=False)
     ] = None,
+    _show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print Herald's version and exit.")
+    ] = False,
 ) -> None:
     """Herald: outbound campaign engine for AI phone calls and WhatsApp."""
-    _state["db"] = db
+    from herald.database import select
+
+    select(db)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(styled(("error:", "red"), " ", message))
     return typer.Exit(code)
 
 
 @contextmanager
-def _store() -> Iterator[Store]:
-    from herald.store.queries import NotFound, Store
+def _store(*, create: bool = False) -> Iterator[Store]:
+    """The checked database of this command line (`--db`); only `init` may create a missing SQLite file."""
+    from herald.database import DatabaseError, open_database
+    from herald.store.queries import NotFound
 
-    store = Store.open(_state["db"])
+    try:
+        store = open_database(create=create)
+    except DatabaseError as error:
+        raise _fail(str(error)) from None
     try:
         yield store
     except NotFound as error:
@@ -123,17 +148,39 @@ def _now() -> datetime:
     return RealClock().now()
 
 
+def _campaign_file(file: Path) -> CampaignConfig:
+    """A campaign file read and validated; any problem (encoding, YAML, fields) ends the command with one line."""
+    from herald.campaign_file import CampaignFileError, read_campaign_file
+
+    try:
+        return read_campaign_file(file)
+    except CampaignFileError as error:
+        raise _fail(f"{file}: {error}") from None
+
+
+def _check_output(path: Path, *, force: bool) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if path.is_dir():
+        raise _fail(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise _fail(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.exists() and not force:
+        raise _fail(f"{path} already exists; use --force to overwrite it")
+
+
 # --- init ----------------------------------------------------------------------------------------------------------
 
 
 @app.command()
 def init() -> None:
     """Create the database (or bring its schema up to date)."""
-    with _store():
-        pass
-    from herald.store.db import database_url
+    from sqlalchemy.engine import make_url
 
-    err.print(f"database ready: {database_url(_state['db'])}")
+    from herald.database import selected_url
+
+    with _store(create=True):
+        pass
+    err.print(f"database ready: {make_url(selected_url()).render_as_string(hide_password=True)}")
 
 
 # --- campaigns -----------------------------------------------------------------------------------------------------
@@ -145,14 +192,10 @@ def campaign_create(
     json_output: Annotated[bool, typer.Option("--json", help="Print the new campaign as JSON.")] = False,
 ) -> None:
     """Create a campaign from a declarative file (channel, agent, retries, cycles, scheduling, provider...)."""
-    from herald.domain.campaign import ConfigError, parse_campaign
     from herald.engine.campaigns import create_campaign
     from herald.ids import IdFactory
 
-    try:
-        config = parse_campaign(yaml.safe_load(file.read_text(encoding="utf-8")))
-    except (ConfigError, yaml.YAMLError) as error:
-        raise _fail(f"{file}: {error}") from None
+    config = _campaign_file(file)
     with _store() as store:
         campaign_id = create_campaign(store, config, _now(), IdFactory())
     if json_output:
@@ -187,7 +230,7 @@ def campaign_list(json_output: Annotated[bool, typer.Option("--json", help="Prin
         table.add_row(
             str(row["id"]), str(row["name"]), str(row["channel"]), str(status), str(row["cycle"]), str(row["contacts"])
         )
-    Console().print(table)
+    plain_console().print(table)
 
 
 @campaign_app.command("show")
@@ -196,9 +239,28 @@ def campaign_show(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a campaign: status, cycle, settings and contacts per status."""
+    from herald.domain.scheduling import next_open
+    from herald.store.inspect import final_count
+
+    now = _now()
     with _store() as store, store.read() as tx:
         campaign = tx.campaign(campaign_id)
         counts = tx.status_counts(campaign_id)
+        final, in_flight, next_due = (
+            final_count(tx, campaign_id),
+            tx.inflight_count(campaign_id),
+            tx.next_due_at(campaign_id),
+        )
+    scheduling = campaign.config.scheduling
+    opens = next_open(scheduling.windows() if scheduling else None, campaign.config.zone, now)
+    progress = {
+        "final": final,
+        "total": sum(counts.values()),
+        "in_flight": in_flight,
+        "next_due_at": next_due.isoformat() if next_due else None,
+        "calling_hours_open": opens == now,
+        "next_window_at": opens.isoformat() if opens else None,
+    }
     info = {
         "id": campaign.id,
         "name": campaign.name,
@@ -212,18 +274,120 @@ def campaign_show(
         "ended_at": campaign.ended_at.isoformat() if campaign.ended_at else None,
         "contacts": sum(counts.values()),
         "status_counts": counts,
+        "progress": progress,
         "config": campaign.config.model_dump(mode="json", exclude_none=True),
     }
     if json_output:
         _print_json(info)
         return
-    console = Console()
-    console.print(f"[bold]{campaign.name}[/bold] (#{campaign.id}, {campaign.channel}) — {campaign.status}")
+    console = plain_console()
+    console.print(styled((campaign.name, "bold"), f" (#{campaign.id}, {campaign.channel}) — {campaign.status}"))
     console.print(f"cycle {campaign.cycle_iteration}, {info['contacts']} contacts")
+    console.print(_progress_line(progress, campaign.config.zone, now))
     table = Table("status", "contacts")
     for status, count in counts.items():
         table.add_row(status, str(count))
     console.print(table)
+
+
+def _progress_line(progress: dict[str, Any], zone: Any, now: datetime) -> str:
+    """How far a campaign is, in words: final / total, in flight, next attempt, calling hours (campaign time)."""
+
+    def local(iso: str) -> str:
+        return datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    parts = [f"{progress['final']}/{progress['total']} final", f"{progress['in_flight']} in flight"]
+    if progress["next_due_at"]:
+        parts.append(f"next attempt due {local(progress['next_due_at'])}")
+    if progress["calling_hours_open"]:
+        parts.append("calling hours open now")
+    elif progress["next_window_at"]:
+        parts.append(f"calling hours open {local(progress['next_window_at'])}")
+    else:
+        parts.append("no calling hours ahead")
+    return "progress: " + ", ".join(parts)
+
+
+@campaign_app.command("validate")
+def campaign_validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Campaign file (YAML or JSON).")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print {valid, name, channel} or {valid, error}.")
+    ] = False,
+) -> None:
+    """Check a campaign file without creating anything; exit 1 with the problems when it is not valid."""
+    from herald.campaign_file import CampaignFileError, read_campaign_file
+
+    try:
+        config = read_campaign_file(file)
+    except CampaignFileError as error:
+        if json_output:
+            _print_json({"valid": False, "error": str(error)})
+        raise _fail(f"{file}: {error}") from None
+    if json_output:
+        _print_json({"valid": True, "name": config.name, "channel": config.channel.value})
+    else:
+        err.print(f"{file}: valid {config.channel} campaign {config.name!r}")
+
+
+#: The fields `campaign edit` may change: those of Altur's CampaignUpdate (PATCH /campaigns/{id}).
+EDITABLE_FIELDS = (
+    "name",
+    "description",
+    "timezone",
+    "retries",
+    "message_limit",
+    "scheduling",
+    "first_message",
+    "template",
+    "template_alt",
+    "cycles",
+)
+
+
+@campaign_app.command("edit")
+def campaign_edit(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="YAML or JSON with only the fields to change.")
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the campaign's new configuration.")] = False,
+) -> None:
+    """Change a campaign's name, description, timezone, retries, message_limit, scheduling, first_message,
+    template, template_alt or cycles (as Altur's PATCH allows; cycles.enabled and cycles.mode are fixed).
+    """
+    from herald.campaign_file import CampaignFileError, read_campaign_document, validate
+    from herald.domain.statuses import CampaignStatus
+
+    try:
+        changes = read_campaign_document(file)
+    except CampaignFileError as error:
+        raise _fail(f"{file}: {error}") from None
+    refused = [key for key in changes if key not in EDITABLE_FIELDS]
+    if refused:
+        raise _fail(f"{file}: cannot edit {', '.join(refused)} (editable: {', '.join(EDITABLE_FIELDS)})")
+    with _store() as store, store.tx() as tx:
+        # Locked, and written only if its status is still the one read: an edit never overwrites a concurrent pause.
+        campaign = tx.lock_campaign(campaign_id)
+        if campaign.status is CampaignStatus.FINISHED:
+            raise _fail(f"campaign {campaign_id} is finished and read-only", code=3)
+        merged = campaign.config.model_dump(mode="json")
+        for key, value in changes.items():
+            if key == "cycles" and isinstance(value, dict) and isinstance(merged.get("cycles"), dict):
+                fixed = [k for k in ("enabled", "mode") if k in value and value[k] != merged["cycles"].get(k)]
+                if fixed:
+                    raise _fail(f"{file}: cycles.{' and cycles.'.join(fixed)} are fixed when the campaign is created")
+                value = {**merged["cycles"], **value}
+            merged[key] = value
+        try:
+            config = validate(merged)
+        except CampaignFileError as error:
+            raise _fail(f"{file}: {error}") from None
+        tx.update_campaign(campaign_id, campaign.status, name=config.name, config=config.model_dump(mode="json"))
+    if json_output:
+        _print_json({"id": campaign_id, "config": config.model_dump(mode="json", exclude_none=True)})
+    else:
+        err.print(f"campaign {campaign_id}: changed {', '.join(changes) or 'nothing'}")
 
 
 class LifecycleAction(StrEnum):
@@ -294,43 +458,50 @@ def contacts_import(
     if_duplicate: Annotated[
         IfDuplicate, typer.Option("--if-duplicate", help="skip: reject numbers already present; update: overwrite.")
     ] = IfDuplicate.skip,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Write the rejects file without the spreadsheet formula guard.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check the file, report everything, write nothing.")
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
 ) -> None:
     """Import contacts from a CSV. Every rejected row is reported with its line and reason; nothing is lost.
 
     Required columns: contact, name, context. Optional: id, override_agent_name, override_agent_voice_id.
     Any other column becomes an input variable. Numbers are normalised to E.164 in the campaign's region.
+    Every data row is counted once: added + updated + rejected + blank = rows.
     """
-    from herald.engine.campaigns import CampaignFinished, import_contacts
+    from herald.engine.campaigns import CampaignFinished
     from herald.imports import ImportFileError, write_rejects
 
-    size = file.stat().st_size
-    with _store() as store, _progress() as progress:
-        task = progress.add_task("importing", total=size, info="bytes")
-        try:
-            report = import_contacts(
-                store,
-                campaign_id,
-                file,
-                _now(),
-                if_duplicate=if_duplicate.value,
-                progress=lambda done: progress.update(task, completed=done),
-            )
-        except ImportFileError as error:
-            raise _fail(f"{file}: {error}; nothing was imported") from None
-        except CampaignFinished as error:
-            raise _fail(str(error), code=3) from None
-    result = report.result
     if rejects is not None:
-        write_rejects(rejects, result)
+        _check_output(rejects, force=True)  # before the import, so a bad path cannot follow a saved import
+    try:
+        if dry_run:
+            added, updated, result = _import_dry_run(campaign_id, file, if_duplicate.value)
+        else:
+            added, updated, result = _import(campaign_id, file, if_duplicate.value)
+    except ImportFileError as error:
+        raise _fail(f"{file}: {error}; nothing was imported") from None
+    except CampaignFinished as error:
+        raise _fail(str(error), code=3) from None
+    except ValueError as error:  # a campaign whose time zone names no country and that sets no default_region
+        raise _fail(f"campaign {campaign_id}: {error}; nothing was imported") from None
+    if rejects is not None:
+        write_rejects(rejects, result, guard=not raw)
     reasons: dict[str, int] = {}
     for reject in result.rejects:
         reasons[reject.reason] = reasons.get(reject.reason, 0) + 1
     summary = {
         "campaign_id": campaign_id,
-        "added": report.added,
-        "updated": report.updated,
+        "dry_run": dry_run,
+        "rows": result.records,
+        "added": added,
+        "updated": updated,
         "rejected": len(result.rejects),
+        "blank": result.blank_lines,
+        "padded": {"count": len(result.padded_lines), "lines": result.padded_lines[:1000]},
         "reject_reasons": reasons,
         "rejects": [{"line": r.line, "reason": r.reason, "detail": r.detail} for r in result.rejects[:1000]],
         "rejects_file": str(rejects) if rejects else None,
@@ -340,12 +511,356 @@ def contacts_import(
     if json_output:
         _print_json(summary)
         return
-    err.print(f"added {report.added}, updated {report.updated}, rejected {len(result.rejects)}")
+    verb = "would be " if dry_run else ""
+    err.print(
+        f"{result.records} rows: {verb}added {added}, {verb}updated {updated}, rejected {len(result.rejects)}, "
+        f"blank {result.blank_lines}" + (" (dry run: nothing was written)" if dry_run else "")
+    )
+    if result.padded_lines:
+        lines = ", ".join(map(str, result.padded_lines[:10])) + (" …" if len(result.padded_lines) > 10 else "")
+        err.print(f"  {len(result.padded_lines)} row(s) had fewer fields than the header, read as empty: line {lines}")
     for reject in result.rejects[:20]:
-        err.print(f"  line {reject.line}: {reject.reason} — {reject.detail}", highlight=False)
+        err.print(f"  line {reject.line}: {reject.reason} — {reject.detail}")
     if len(result.rejects) > 20:
         hint = f" (all in {rejects})" if rejects else " (use --rejects FILE to keep them all)"
         err.print(f"  … and {len(result.rejects) - 20} more{hint}")
+
+
+def _import(campaign_id: int, file: Path, if_duplicate: Literal["skip", "update"]) -> tuple[int, int, ImportResult]:
+    """Import for real, with a progress bar in bytes; returns (added, updated, result)."""
+    from herald.engine.campaigns import import_contacts
+
+    with _store() as store, _progress() as progress:
+        task = progress.add_task("importing", total=file.stat().st_size, info="bytes")
+        report = import_contacts(
+            store,
+            campaign_id,
+            file,
+            _now(),
+            if_duplicate=if_duplicate,
+            progress=lambda done: progress.update(task, completed=done),
+        )
+    return report.added, report.updated, report.result
+
+
+def _import_dry_run(
+    campaign_id: int, file: Path, if_duplicate: Literal["skip", "update"]
+) -> tuple[int, int, ImportResult]:
+    """Read the file against the campaign's numbers and opt-outs as an import would, writing nothing."""
+    from herald.domain.statuses import CampaignStatus
+    from herald.engine.campaigns import CampaignFinished, default_region
+    from herald.imports import read_contacts
+
+    with _store() as store, store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        if campaign.status is CampaignStatus.FINISHED:
+            raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
+        existing = tx.existing_numbers(campaign_id)
+        suppressed = tx.suppressed_numbers(campaign.business_id)
+    result = read_contacts(
+        file,
+        default_region=default_region(campaign.config),
+        existing=existing,
+        suppressed=suppressed,
+        if_duplicate=if_duplicate,
+    )
+    updated = sum(1 for row in result.rows if row.update)
+    return len(result.rows) - updated, updated, result
+
+
+def _limited(rows: list[dict[str, Any]], limit: int | None, json_output: bool) -> tuple[list[dict[str, Any]], int]:
+    """Rows to show and how many were left out: everything for --json, 50 for a table, unless --limit says."""
+    cap = limit if limit is not None else (0 if json_output else 50)
+    shown = rows if cap <= 0 else rows[:cap]
+    return shown, len(rows) - len(shown)
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], left_out: int, kind: str) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    plain_console().print(table)
+    if left_out:
+        err.print(f"… and {left_out} more {kind} (--limit 0 shows all, --json prints all)")
+
+
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", help="Rows to show (0 = all; default 50 in a table, all with --json).")
+]
+
+
+@contacts_app.command("list")
+def contacts_list(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    status: Annotated[str | None, typer.Option("--status", help="Only contacts in this status.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Only contacts whose number, name, id or context contains this.")
+    ] = None,
+    limit: LimitOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List a campaign's contacts with their status, retries, calls and next due attempt."""
+    from herald.domain.statuses import ContactStatus
+
+    statuses = [s.value for s in ContactStatus]
+    if status is not None and status not in statuses:
+        raise _fail(f"unknown status {status!r} (one of: {', '.join(statuses)})")
+    needle = search.strip().casefold() if search else None  # stored values are stripped at import too
+    with _store() as store, store.tx() as tx:
+        zone = tx.campaign(campaign_id).config.zone
+        rows = [
+            {
+                "id": c.id,
+                "contact": c.contact,
+                "name": c.name,
+                "external_id": c.external_id,
+                "context": c.context,
+                "status": c.state.status.value,
+                "final": c.state.final,
+                "retries": c.state.retries,
+                "failed_retries": c.state.failed_retries,
+                "calls": c.state.calls,
+                "billed_seconds": c.state.billed_seconds,
+                "follow_up": c.state.follow_up,
+                "due_at": c.state.due_at.astimezone(zone).isoformat() if c.state.due_at else None,
+                "in_flight": c.inflight_id is not None,
+                "input_variables": c.input_variables,
+            }
+            for c in tx.all_contacts(campaign_id)
+            if (status is None or c.state.status.value == status)
+            and (
+                needle is None
+                or any(needle in (v or "").casefold() for v in (c.contact, c.name, c.external_id, c.context))
+            )
+        ]
+    shown, left_out = _limited(rows, limit, json_output)
+    if json_output:
+        _print_json(shown)
+        return
+    # A table has room for minutes, not an ISO offset; --json keeps the full timestamp.
+    brief = [{**row, "due_at": row["due_at"][:16].replace("T", " ") if row["due_at"] else None} for row in shown]
+    _table(brief, ("id", "contact", "name", "status", "retries", "calls", "due_at"), left_out, "contacts")
+
+
+@contacts_app.command("remove")
+def contacts_remove(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    keys: Annotated[list[str], typer.Argument(metavar="CONTACT...", help="E.164 numbers or external ids.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print {removed, kept} as JSON.")] = False,
+) -> None:
+    """Remove contacts that were never called or messaged; exit 1 when any could not be removed (each says why)."""
+    from herald.domain.statuses import CampaignStatus
+    from herald.store.inspect import remove_contacts
+
+    with _store() as store, store.tx() as tx:
+        if tx.campaign(campaign_id).status is CampaignStatus.FINISHED:
+            raise _fail(f"campaign {campaign_id} is finished and read-only", code=3)
+        outcome = remove_contacts(tx, campaign_id, keys)
+    if json_output:
+        _print_json({"removed": outcome.removed, "kept": outcome.kept})
+    else:
+        err.print(f"removed {len(outcome.removed)}")
+        for key, why in outcome.kept.items():
+            err.print(f"  {key}: not removed, {why}")
+    if outcome.kept:
+        raise typer.Exit(1)
+
+
+@calls_app.command("list")
+def calls_list(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
+    limit: LimitOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON (the call export's columns).")] = False,
+) -> None:
+    """List a phone campaign's calls: the call export's rows (times in the campaign's time zone)."""
+    from herald.exports.formats import ExportNotAvailable, header, rows
+
+    with _store() as store, store.tx() as tx:
+        campaign = tx.campaign(campaign_id)
+        try:
+            columns = header(campaign, ExportKind.CALLS, "classic")
+            calls = [dict(zip(columns, row, strict=True)) for row in rows(tx, campaign, ExportKind.CALLS)]
+        except ExportNotAvailable:
+            raise _fail(
+                f"campaign {campaign_id} is a {campaign.channel} campaign: it sends messages, not calls "
+                f"(see `herald export {campaign_id} sendout`)"
+            ) from None
+    shown, left_out = _limited(calls, limit, json_output)
+    if json_output:
+        _print_json(shown)
+        return
+    _table(
+        shown,
+        ("id", "number_to", "contact_name", "status", "answered_by", "created_at", "duration", "billed_duration"),
+        left_out,
+        "calls",
+    )
+
+
+# --- suppressions --------------------------------------------------------------------------------------------------
+
+RegionOption = Annotated[
+    str, typer.Option("--region", help="Region for numbers written without a country code (ISO 3166, e.g. MX).")
+]
+SourceOption = Annotated[str, typer.Option("--source", help="Where the entry comes from (kept with it).")]
+
+
+def _suppress(numbers: list[tuple[int, str]], region: str, source: str, json_output: bool) -> None:
+    """Normalise (line, number) pairs as an import does, put the valid ones on the list, report the rest."""
+    from herald.engine.campaigns import DEFAULT_BUSINESS
+    from herald.ids import IdFactory
+    from herald.imports.phones import PhoneNormalizer
+
+    try:
+        normalize = PhoneNormalizer(region)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    valid: dict[str, int] = {}
+    invalid: list[dict[str, Any]] = []
+    for line, raw in numbers:
+        e164, why = normalize.check(raw)
+        if e164 is None:
+            invalid.append({"line": line, "value": raw, "reason": why})
+        else:
+            valid.setdefault(e164, line)
+    now = _now()
+    with _store() as store, store.tx() as tx:
+        business_id = tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), now)
+        before = tx.suppressed_numbers(business_id, valid)
+        for number in valid:
+            tx.suppress(business_id, number, now, source)
+    added = [n for n in valid if n not in before]
+    if json_output:
+        _print_json({"added": added, "already": sorted(before), "invalid": invalid})
+    else:
+        err.print(f"added {len(added)}, already listed {len(before)}, invalid {len(invalid)}")
+        for item in invalid[:20]:
+            err.print(f"  {item['line']}: {item['value']!r} is not a valid phone number: {item['reason']}")
+    if invalid:
+        raise typer.Exit(1)
+
+
+@suppressions_app.command("add")
+def suppressions_add(
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Phone numbers, any format.")],
+    source: SourceOption = "cli",
+    region: RegionOption = "MX",
+    json_output: Annotated[bool, typer.Option("--json", help="Print {added, already, invalid} as JSON.")] = False,
+) -> None:
+    """Put numbers on the do-not-call list; their contacts in every campaign stop being contacted."""
+    _suppress(list(enumerate(numbers, start=1)), region, source, json_output)
+
+
+@suppressions_app.command("import")
+def suppressions_import(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `contact` column, or one number a line.")
+    ],
+    source: SourceOption = "import",
+    region: RegionOption = "MX",
+    json_output: Annotated[bool, typer.Option("--json", help="Print {added, already, invalid} as JSON.")] = False,
+) -> None:
+    """Put every number of a file on the do-not-call list (read like a contact file: encoding and delimiter)."""
+    import csv
+    import io
+
+    from herald.imports import ImportFileError
+    from herald.imports.decoding import decode, detect_delimiter, header_line
+
+    try:
+        text, _encoding = decode(file.read_bytes())
+    except ImportFileError as error:
+        raise _fail(f"{file}: {error}") from None
+    records = list(csv.reader(io.StringIO(text), delimiter=detect_delimiter(header_line(text))))
+    header = [cell.strip().lower() for cell in records[0]] if records else []
+    column, first = (header.index("contact"), 2) if "contact" in header else (0, 1)
+    numbers = [
+        (line, record[column])
+        for line, record in enumerate(records[first - 1 :], start=first)
+        if len(record) > column and record[column].strip()
+    ]
+    _suppress(numbers, region, source, json_output)
+
+
+@suppressions_app.command("list")
+def suppressions_list(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The do-not-call list with the source and time of each entry."""
+    from herald.engine.campaigns import DEFAULT_BUSINESS
+    from herald.ids import IdFactory
+    from herald.store.inspect import suppressions
+
+    with _store() as store, store.tx() as tx:
+        listed = suppressions(tx, tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), _now()))
+    rows = [{"contact": n, "since": at.isoformat(), "source": src} for n, at, src in listed]
+    if json_output:
+        _print_json(rows)
+        return
+    _table(rows, ("contact", "since", "source"), 0, "numbers")
+
+
+@suppressions_app.command("remove")
+def suppressions_remove(
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Phone numbers, any format.")],
+    region: RegionOption = "MX",
+    json_output: Annotated[bool, typer.Option("--json", help="Print {removed, not_listed} as JSON.")] = False,
+) -> None:
+    """Take numbers off the do-not-call list (contacts it already closed stay closed)."""
+    from herald.engine.campaigns import DEFAULT_BUSINESS
+    from herald.ids import IdFactory
+    from herald.imports.phones import PhoneNormalizer
+    from herald.store.inspect import unsuppress
+
+    normalize = PhoneNormalizer(region)
+    wanted = [normalize.check(raw)[0] or raw.strip() for raw in numbers]
+    with _store() as store, store.tx() as tx:
+        removed = unsuppress(tx, tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), _now()), wanted)
+    missing = [n for n in wanted if n not in removed]
+    if json_output:
+        _print_json({"removed": removed, "not_listed": missing})
+    else:
+        err.print(f"removed {len(removed)}" + (f"; not on the list: {', '.join(missing)}" if missing else ""))
+    if missing:
+        raise typer.Exit(1)
+
+
+# --- examples ------------------------------------------------------------------------------------------------------
+
+EXAMPLE_CONTACTS = 20
+EXAMPLE_SEED = 7  # the demo's default seed: the same sample file every time
+
+
+@app.command()
+def examples(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")] = Path("examples"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the written paths as JSON.")] = False,
+) -> None:
+    """Write the example campaign files and a sample contacts CSV, so the README's steps work in any folder."""
+    from importlib import resources
+
+    from herald.demo import synthetic_contacts
+
+    if directory.exists() and not directory.is_dir():
+        raise _fail(f"{directory} is a file; give a folder")
+    package = resources.files("herald.examples")
+    contents = {name: package.joinpath(name).read_bytes() for name in ("collections.yaml", "whatsapp-reminder.yaml")}
+    contents["contacts.csv"] = synthetic_contacts(EXAMPLE_CONTACTS, EXAMPLE_SEED)
+    existing = [name for name in contents if (directory / name).exists()]
+    if existing and not force:
+        raise _fail(f"{', '.join(str(directory / n) for n in existing)} already exist(s); use --force to overwrite")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, data in contents.items():
+            (directory / name).write_bytes(data)
+    except OSError as error:
+        raise _fail(f"cannot write into {directory}: {error.strerror or error}") from None
+    paths = [str(directory / name) for name in contents]
+    if json_output:
+        _print_json({"files": paths})
+    else:
+        err.print("wrote " + ", ".join(paths))
 
 
 # --- run -----------------------------------------------------------------------------------------------------------
@@ -528,12 +1043,12 @@ def serve(
 
     import uvicorn
 
-    from herald.store.db import database_url
+    from herald.database import selected_url
 
     # Checked here, with a clear message, rather than in each HTTP process.
     with _store():
         pass
-    os.environ["HERALD_DATABASE_URL"] = database_url(_state["db"])
+    os.environ["HERALD_DATABASE_URL"] = selected_url()
     # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again under the handler that was
     # there before it: a stop that was asked for is a clean exit, as for `herald worker`.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
@@ -573,7 +1088,7 @@ def events(
                 str(row.id), row.provider, row.kind, row.external_id, row.attempt_id,
                 f"{row.received_at:%Y-%m-%d %H:%M:%S}", str(row.tries), row.reason,
             )  # fmt: skip
-        Console().print(table, markup=False)
+        plain_console().print(table)
 
 
 # --- export --------------------------------------------------------------------------------------------------------
@@ -606,9 +1121,16 @@ def export_command(
         CallLayout,
         typer.Option("--layout", help="Call export layout: classic, or 2026-07 (adds ended_by, ended_reason)."),
     ] = CallLayout.classic,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the -o file if it exists.")] = False,
 ) -> None:
     """Write an export: contacts, calls, results, recordings (Altur formats) or sendout (Connectly format)."""
     from herald.exports.formats import ExportNotAvailable, export
+
+    if output == "-":
+        if fmt is ExportFormat.parquet:
+            raise _fail("--format parquet writes a binary file: give one with -o FILE")
+    else:
+        _check_output(Path(output), force=force)
 
     with _store() as store, _progress() as progress:
         task = progress.add_task(f"exporting {kind.value}", total=None, info="rows")
@@ -625,6 +1147,8 @@ def export_command(
             )
         except ExportNotAvailable as error:
             raise _fail(str(error)) from None
+        except OSError as error:  # permission denied, disk full: the checks above cannot foresee these
+            raise _fail(f"cannot write {output}: {error.strerror or error}") from None
     if output != "-":
         err.print(f"{count} rows written to {output}")
 
@@ -643,17 +1167,25 @@ def demo(
     """Run a whole simulated campaign on a fresh SQLite database and write its exports and an HTML report."""
     from herald.demo import run_demo
 
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} is a file; give a folder (it is created if missing)")
     _freeze_gc()
     with _engine_progress(f"demo ({channel.value})") as show:
-        result = run_demo(out, channel, contacts, seed, progress=show)
+        try:
+            result = run_demo(out, channel, contacts, seed, progress=show)
+        except OSError as error:  # a folder that cannot be created or written: one line, not a traceback
+            raise _fail(f"--out {out}: {error.strerror or error}") from None
     if json_output:
         _print_json(result.as_json())
         return
-    console = Console()
+    console = plain_console()
     counts = result.counts
     console.print(
-        f"[bold]{result.config.name}[/bold] ({result.config.channel}): {counts['campaign_status']} after "
-        f"{counts['cycles']} cycle(s), {counts['attempts']} attempts over {counts['simulated_days']} simulated days"
+        styled(
+            (result.config.name, "bold"),
+            f" ({result.config.channel}): {counts['campaign_status']} after {counts['cycles']} cycle(s), "
+            f"{counts['attempts']} attempts over {counts['simulated_days']} simulated days",
+        )
     )
     table = Table("status", "contacts")
     for status, count in counts["status_counts"].items():

@@ -69,7 +69,8 @@ SENDOUT_HEADER = (
     [
         ("other.csv", b"order_id,amount\r\n1,2\r\n", "header matches no known export"),
         ("empty.csv", b"", "empty file"),
-        ("latin1.csv", "contact,name,status\r\n+52,José,queue\r\n".encode("latin-1"), "not UTF-8"),
+        ("utf16.csv", "contact,name,status\r\n".encode("utf-16"), "UTF-16"),
+        ("binary.csv", b"\x00\x01\x02\x03", "binary"),
         ("ragged.csv", CALL_HEADER + b"C,2026-01-05,cll_1,+52,Ana,outbound,ended\r\n", "Expected Number of Columns"),
         (
             "unterminated.csv",

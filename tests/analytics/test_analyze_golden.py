@@ -28,6 +28,7 @@ def test_phone_contact_export_bom_crlf_quoted_newlines(fixtures: Path) -> None:
         "with_extracted_data": 2,
         "tags": {"interested": 2, "callback": 2},
         "fields": ["email", "plan"],
+        "empty_columns": [],
         "calls": 7,
         # 02:05 + 125:07 (minutes past 59) + 0:00:10 (H:MM:SS) + 0 + blank + 45 (plain seconds)
         "billed_seconds": 125 + 7507 + 10 + 0 + 0 + 45,

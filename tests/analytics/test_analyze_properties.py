@@ -92,8 +92,9 @@ def contact_exports(draw: st.DrawFn) -> tuple[list[Row], list[str], list[str]]:
 
 def contacts_by_hand(rows: list[Row], extras: list[str]) -> dict[str, Any]:
     statuses = Counter("accepted" if r["status"] == "acepted" else r["status"] for r in rows)
-    is_tag = {c: all(r[c].strip(WS).lower() in ("true", "false", "") for r in rows) for c in extras}
-    fields = [c for c in extras if not is_tag[c]]
+    empty = [c for c in extras if all(blank(r[c]) for r in rows)]
+    is_tag = {c: c not in empty and all(r[c].strip(WS).lower() in ("true", "false", "") for r in rows) for c in extras}
+    fields = [c for c in extras if not is_tag[c] and c not in empty]
     if statuses.keys() & {"sent", "delivered", "read", "accepted", "rejected"}:
         channel, reach_statuses = "whatsapp", {"delivered", "read", "accepted", "converted"}
     elif statuses.keys() & {"answered", "voicemail"} or any(not blank(r["calls"]) for r in rows):
@@ -115,6 +116,7 @@ def contacts_by_hand(rows: list[Row], extras: list[str]) -> dict[str, Any]:
     if extras:
         result["tags"] = {c: sum(r[c].strip(WS).lower() == "true" for r in rows) for c in extras if is_tag[c]}
         result["fields"] = fields
+        result["empty_columns"] = empty
     return result
 
 

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 def herald(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("HERALD_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.chdir(tmp_path)
-    return CliRunner()
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0  # only init creates a database file
+    return runner
 
 
 def _ok(runner: CliRunner, *args: str) -> str:

@@ -10,16 +10,21 @@ import json
 import sys
 import tempfile
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
 import typer
 
-from herald.analytics.formats import ExportFile, ExportFileError, open_export
+from herald.analytics.formats import ExportFile, ExportFileError, as_utf8, open_export
 from herald.analytics.metrics import Json, analyze
 from herald.analytics.sql import connect
+from herald.exports.kinds import ExportKind
+
+if TYPE_CHECKING:
+    from herald.exports.campaign_files import CampaignFiles
 
 
 class AnalyzeAs(StrEnum):
@@ -58,10 +63,7 @@ def analyze_command(
     """
     try:
         with ExitStack() as stack:
-            exports = [
-                open_export_or_fail(path, as_ is AnalyzeAs.RESULTS or from_campaign_results)
-                for path, from_campaign_results in resolve_inputs(paths, stack)
-            ]
+            exports = [open_input(source, as_ is AnalyzeAs.RESULTS, stack) for source in resolve_inputs(paths, stack)]
             con = connect()
             results = [analyze_or_fail(e, con) for e in exports]
             if report is not None:
@@ -78,33 +80,47 @@ def analyze_command(
         payload: object = results[0] if len(results) == 1 else results
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
     else:
-        from rich.console import Console
-
         from herald.analytics.tables import print_tables
+        from herald.console import plain_console
 
-        console = Console()
+        console = plain_console()
         print_tables(console, results)
         if report is not None:
             console.print(f"Report written to {report}")
 
 
-def resolve_inputs(args: list[str], stack: ExitStack) -> list[tuple[Path, bool]]:
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One file to analyse; a campaign's export also carries its kind, campaign and agent tags."""
+
+    path: Path
+    as_results: bool = False
+    label: str | None = None
+    known_tags: tuple[str, ...] | None = None
+
+
+def resolve_inputs(args: list[str], stack: ExitStack) -> list[Input]:
     """Files as given; an integer that is not an existing file becomes its campaign's export files.
 
-    Each path comes with True when it is a campaign's results export, which is then labelled `altur-results`.
+    A campaign's files are titled "campaign N <kind>", its results export is labelled `altur-results`, and its
+    agent's tags say which extra columns are tags.
     """
-    files: list[tuple[Path, bool]] = []
+    files: list[Input] = []
     for arg in args:
         path = Path(arg)
         if path.exists() or not arg.isdigit():
-            files.append((path, False))
+            files.append(Input(path))
             continue
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"herald-campaign-{arg}-")))
-        files.extend((file, file.name == "results.csv") for file in campaign_files(int(arg), directory))
+        exported = campaign_files(int(arg), directory)
+        files.extend(
+            Input(file, kind is ExportKind.RESULTS, f"campaign {arg} {kind.value}", exported.tags)
+            for kind, file in exported.paths.items()
+        )
     return files
 
 
-def campaign_files(campaign_id: int, directory: Path) -> list[Path]:
+def campaign_files(campaign_id: int, directory: Path) -> CampaignFiles:
     """Write a campaign's export files into `directory` (the engine is imported only when a campaign is named)."""
     from herald.exports.campaign_files import export_campaign_files
 
@@ -115,6 +131,21 @@ def campaign_files(campaign_id: int, directory: Path) -> list[Path]:
         raise AnalyzeError(
             reason if f"campaign {campaign_id}" in reason else f"campaign {campaign_id}: {reason}"
         ) from exc
+
+
+def open_input(source: Input, as_results: bool, stack: ExitStack) -> ExportFile:
+    """Detect one input's format, re-encoding a non-UTF-8 CSV into a temporary copy the way `contacts import` reads it."""
+    export = open_export_or_fail(source.path, as_results or source.as_results)
+    export = replace(export, label=source.label, known_tags=source.known_tags)
+    if export.encoding != "utf-8":
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="herald-utf8-")))
+        try:
+            export = as_utf8(export, directory)
+        except ExportFileError as exc:
+            raise AnalyzeError(f"{export.title}: {exc}") from exc
+        except OSError as exc:
+            raise AnalyzeError(f"{export.title}: cannot re-encode as UTF-8 ({exc.strerror or exc})") from exc
+    return export
 
 
 def open_export_or_fail(path: Path, as_results: bool) -> ExportFile:
@@ -132,5 +163,5 @@ def analyze_or_fail(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
     try:
         result = analyze(export, con)
     except ExportFileError as exc:
-        raise AnalyzeError(f"{export.path}: {exc}") from exc
-    return {"file": str(export.path), **result}
+        raise AnalyzeError(f"{export.title}: {exc}") from exc
+    return {"file": export.title, **result}

@@ -6,17 +6,23 @@ The rows are read later by DuckDB in `metrics`.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
 from herald.exports.columns import CALL_COLUMNS_2026_07
 from herald.exports.columns import CONTACT_COLUMNS as CONTACT_COLUMNS
 from herald.exports.columns import SENDOUT_COLUMNS as SENDOUT_COLUMNS
+from herald.imports.decoding import decode, detect_delimiter, header_line
+from herald.imports.errors import ImportFileError
 
 PARQUET_MAGIC = b"PAR1"
+_HEAD_BYTES = 1 << 16  # enough for any header row
+_CHUNK = 1 << 20
 
 
 class ExportFormat(StrEnum):
@@ -57,6 +63,18 @@ class ExportFile:
     storage: str  # "csv" or "parquet"
     format: ExportFormat
     columns: tuple[str, ...]
+    #: CSV only: the delimiter (`,` `;` or tab, detected as `contacts import` does) and the text encoding.
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    #: What to call the file in tables and reports (default: its path), e.g. "campaign 3 contacts".
+    label: str | None = None
+    #: The agent's tags when the file comes from a known campaign: then extra columns are tags exactly when named here.
+    known_tags: tuple[str, ...] | None = None
+
+    @property
+    def title(self) -> str:
+        """The name shown for this file."""
+        return self.label or str(self.path)
 
     @property
     def extra_columns(self) -> tuple[str, ...]:
@@ -69,7 +87,17 @@ class ExportFile:
         return column in self.columns
 
 
-def read_header(path: Path) -> tuple[str, tuple[str, ...]]:
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the header of a file says: storage kind, column names, and for a CSV its delimiter and encoding."""
+
+    storage: str
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+def read_header(path: Path) -> Header:
     """The storage kind (`csv` or `parquet`) and the column names of a file, without reading its rows."""
     try:
         with path.open("rb") as raw:
@@ -79,8 +107,8 @@ def read_header(path: Path) -> tuple[str, tuple[str, ...]]:
     except OSError as exc:
         raise ExportFileError(exc.strerror or str(exc)) from exc
     if magic == PARQUET_MAGIC:
-        return "parquet", _parquet_columns(path)
-    return "csv", _csv_columns(path)
+        return Header("parquet", _parquet_columns(path))
+    return _csv_header(path)
 
 
 def _parquet_columns(path: Path) -> tuple[str, ...]:
@@ -93,13 +121,25 @@ def _parquet_columns(path: Path) -> tuple[str, ...]:
     return tuple(str(name) for name in schema.names)
 
 
-def _csv_columns(path: Path) -> tuple[str, ...]:
-    # utf-8-sig drops a BOM when present; newline="" lets csv handle CRLF and quoted newlines.
+def _csv_header(path: Path) -> Header:
+    """Columns, delimiter and encoding of a CSV, told the way `contacts import` tells them (`herald.imports`)."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as text:
-            header = next(csv.reader(text), None)
-    except UnicodeDecodeError as exc:
-        raise ExportFileError(f"not UTF-8 text (byte {exc.start}: {exc.reason})") from exc
+        with path.open("rb") as raw:
+            head = raw.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise ExportFileError(exc.strerror or str(exc)) from exc
+    # Cut at the last line end, so a multi-byte character is never split; a UTF-8 sequence never holds \n.
+    cut = head.rfind(b"\n")
+    try:
+        text, encoding = decode(head[: cut + 1] if cut >= 0 and len(head) == _HEAD_BYTES else head)
+    except ImportFileError as exc:
+        raise ExportFileError(str(exc)) from exc
+    if encoding.startswith("utf-8") and not _is_utf8(path):
+        encoding = "cp1252"  # the head was UTF-8 but a later byte is not: decoded as a spreadsheet's "Latin-1"
+    line = header_line(text)
+    delimiter = detect_delimiter(line)
+    try:
+        header = next(csv.reader(io.StringIO(line), delimiter=delimiter, strict=True), None)
     except csv.Error as exc:
         raise ExportFileError(f"broken CSV header ({exc})") from exc
     if not header or all(not name.strip() for name in header):
@@ -108,7 +148,37 @@ def _csv_columns(path: Path) -> tuple[str, ...]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ExportFileError(f"duplicate column names: {', '.join(duplicates)}")
-    return names
+    return Header("csv", names, delimiter, "utf-8" if encoding.startswith("utf-8") else encoding)
+
+
+def _is_utf8(path: Path) -> bool:
+    """Whether the whole file is UTF-8, read in chunks (memory stays flat on a large export)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as raw:
+            while chunk := raw.read(_CHUNK):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def as_utf8(export: ExportFile, directory: Path) -> ExportFile:
+    """A copy of a non-UTF-8 CSV export re-encoded as UTF-8 in `directory` (DuckDB reads UTF-8 only).
+
+    The bytes are decoded exactly as `contacts import` decodes them (cp1252, or ISO-8859-1 when cp1252 leaves a
+    byte undefined). The copy keeps the original's title.
+    """
+    if export.storage != "csv" or export.encoding == "utf-8":
+        return export
+    try:
+        text, _encoding = decode(export.path.read_bytes())
+    except ImportFileError as exc:
+        raise ExportFileError(str(exc)) from exc
+    copy = directory / export.path.name
+    copy.write_text(text, encoding="utf-8", newline="")
+    return replace(export, path=copy, encoding="utf-8", label=export.title)
 
 
 def detect_format(columns: Sequence[str]) -> ExportFormat:
@@ -132,10 +202,17 @@ def detect_format(columns: Sequence[str]) -> ExportFormat:
 
 def open_export(path: Path, as_results: bool = False) -> ExportFile:
     """Detect a file's format from its header; `as_results` labels a contact export as a results export."""
-    storage, columns = read_header(path)
-    fmt = detect_format(columns)
+    header = read_header(path)
+    fmt = detect_format(header.columns)
     if as_results:
         if fmt is not ExportFormat.ALTUR_CONTACTS:
             raise ExportFileError(f"--as results applies to contact/results exports, this is {fmt.value}")
         fmt = ExportFormat.ALTUR_RESULTS
-    return ExportFile(path=path, storage=storage, format=fmt, columns=columns)
+    return ExportFile(
+        path=path,
+        storage=header.storage,
+        format=fmt,
+        columns=header.columns,
+        delimiter=header.delimiter,
+        encoding=header.encoding,
+    )

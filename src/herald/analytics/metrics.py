@@ -66,11 +66,24 @@ def contact_channel(statuses: Iterable[str], calls_set: bool) -> str:
     return "unknown"
 
 
-def classify_extra_columns(export: ExportFile, non_boolean: dict[str, int]) -> tuple[list[str], list[str]]:
-    """Split the extra columns into tags (every value True/False/empty) and extracted fields (the rest)."""
-    tags = [c for c in export.extra_columns if non_boolean.get(c, 0) == 0]
-    fields = [c for c in export.extra_columns if non_boolean.get(c, 0) > 0]
-    return tags, fields
+def classify_extra_columns(
+    export: ExportFile, non_boolean: dict[str, int], non_blank: dict[str, int] | None = None
+) -> tuple[list[str], list[str], list[str]]:
+    """Split the extra columns into tags, extracted fields and empty columns.
+
+    When the file comes from a known campaign (`export.known_tags`), its agent decides: a column named as a tag is a
+    tag, any other is a field, even when empty. Otherwise a column empty in every row is "empty" (it cannot tell a
+    tag from a field), one whose values are all True/False/empty is a tag, and the rest are extracted fields.
+    """
+    extras = export.extra_columns
+    if export.known_tags is not None:
+        known = set(export.known_tags)
+        return [c for c in extras if c in known], [c for c in extras if c not in known], []
+    counted = non_blank if non_blank is not None else {}
+    empty = [c for c in extras if non_blank is not None and counted.get(c, 0) == 0]
+    tags = [c for c in extras if non_boolean.get(c, 0) == 0 and c not in empty]
+    fields = [c for c in extras if non_boolean.get(c, 0) > 0]
+    return tags, fields, empty
 
 
 def contact_metrics(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
@@ -79,6 +92,7 @@ def contact_metrics(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
     columns = ["status", "calls", "billed_duration", *extras]
     per_extra = "".join(
         f", count(*) FILTER (WHERE NOT h_boolish({ident(c)})), count(*) FILTER (WHERE h_true({ident(c)}))"
+        f", count(*) FILTER (WHERE NOT h_blank({ident(c)}))"
         for c in extras
     )
     # One scan, grouped by status: every other figure is a sum over the status groups.
@@ -108,9 +122,10 @@ def contact_metrics(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
             ("billed_duration", sum(int(r[7]) for r in rows), next((r[8] for r in rows if r[7]), None)),
         ]
     )
-    non_boolean = {c: sum(int(r[9 + 2 * i]) for r in rows) for i, c in enumerate(extras)}
-    true_counts = {c: sum(int(r[10 + 2 * i]) for r in rows) for i, c in enumerate(extras)}
-    tags, fields = classify_extra_columns(export, non_boolean)
+    non_boolean = {c: sum(int(r[9 + 3 * i]) for r in rows) for i, c in enumerate(extras)}
+    true_counts = {c: sum(int(r[10 + 3 * i]) for r in rows) for i, c in enumerate(extras)}
+    non_blank = {c: sum(int(r[11 + 3 * i]) for r in rows) for i, c in enumerate(extras)}
+    tags, fields, empty = classify_extra_columns(export, non_boolean, non_blank)
 
     channel = contact_channel(status_counts, calls_set > 0)
     reach_statuses = REACH_STATUSES.get(channel, frozenset({"converted"}))
@@ -129,6 +144,7 @@ def contact_metrics(export: ExportFile, con: duckdb.DuckDBPyConnection) -> Json:
     if extras:
         result["tags"] = {t: true_counts[t] for t in tags}
         result["fields"] = fields
+        result["empty_columns"] = empty
     if export.has("calls"):
         result["calls"] = calls_sum
     if export.has("billed_duration"):

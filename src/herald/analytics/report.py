@@ -208,6 +208,8 @@ def _summary(result: Json) -> list[tuple[str, str]]:
     if "answered_by" in result:
         billed = sum(v["billed_seconds"] for v in result["answered_by"].values())
         rows += [("billed seconds", f"{billed:,}"), ("billing anomalies", f"{result['billing_anomalies']['count']:,}")]
+    if result.get("empty_columns"):
+        rows.append(("empty columns", ", ".join(result["empty_columns"])))
     return rows
 
 
@@ -219,7 +221,9 @@ def build_file_report(index: int, export: ExportFile, result: Json, con: duckdb.
         sections = _sendout_sections(result, activity(export, con))
     else:
         sections = _contact_sections(result, activity(export, con))
-    return FileReport(f"file-{index}", export.path.name, export.format.value, _summary(result), sections)
+    return FileReport(
+        f"file-{index}", export.label or export.path.name, export.format.value, _summary(result), sections
+    )
 
 
 def _figure_json(figure: Json) -> str:

@@ -100,7 +100,7 @@ def source(export: ExportFile, columns: Sequence[str]) -> str:
         types = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in export.columns)
         scan = (
             f"read_csv({path}, header=true, auto_detect=false, columns={{{types}}}, "
-            "delim=',', quote='\"', escape='\"', strict_mode=true)"
+            f"delim={literal(export.delimiter)}, quote='\"', escape='\"', strict_mode=true)"
         )
     select = ", ".join(
         f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if export.has(c) else f"CAST(NULL AS VARCHAR) AS {ident(c)}"

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from herald.analytics.metrics import Json
 
@@ -52,6 +53,9 @@ def _contacts(result: Json) -> list[Any]:
         summary.append(("calls", f"{result['calls']:,}"))
     if "billed_seconds" in result:
         summary.append(("billed seconds", f"{result['billed_seconds']:,}"))
+    if result.get("empty_columns"):
+        # Empty in every row: nothing tells a tag from an extracted field, so neither table counts them.
+        summary.append(("empty columns", ", ".join(result["empty_columns"])))
     parts: list[Any] = [_summary_table(summary), _counts_table("Status", result["status_counts"], n, "status")]
     if result.get("tags"):
         parts.append(_counts_table("Tags (rows True)", result["tags"], n, "tag"))
@@ -97,7 +101,11 @@ def _sendout(result: Json) -> list[Any]:
 
 
 def print_tables(console: Console, results: list[Json]) -> None:
-    """Print each file's figures as a titled panel of Rich tables."""
+    """Print each file's figures as a titled panel of Rich tables.
+
+    Cells hold values from the files (statuses, tag and button names), so `console` must not read markup
+    (`herald.console.plain_console`).
+    """
     for result in results:
         fmt = result["format"]
         if fmt == "altur-calls":
@@ -106,4 +114,5 @@ def print_tables(console: Console, results: list[Json]) -> None:
             parts = _sendout(result)
         else:
             parts = _contacts(result)
-        console.print(Panel(Group(*parts), title=f"{result['file']} · {fmt}", title_align="left"))
+        # A Panel parses a str title as markup; file names are user text, so the title is a Text.
+        console.print(Panel(Group(*parts), title=Text(f"{result['file']} · {fmt}"), title_align="left"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from herald.exports.formats import available, export
@@ -22,10 +23,23 @@ def write_all(store: Store, campaign_id: int, directory: Path, *, guard: bool = 
     return paths
 
 
-def export_campaign_files(campaign_id: int, directory: Path) -> list[Path]:
-    """The campaign's exports (from HERALD_DATABASE_URL), raw cells, for analysis."""
-    store = Store.open()
+@dataclass(frozen=True, slots=True)
+class CampaignFiles:
+    """A campaign's exports written for analysis, with what the campaign says about their columns."""
+
+    paths: dict[ExportKind, Path]
+    tags: tuple[str, ...]
+
+
+def export_campaign_files(campaign_id: int, directory: Path) -> CampaignFiles:
+    """The campaign's exports (from the command line's database), raw cells, for analysis."""
+    from herald.database import open_database
+
+    store = open_database()
     try:
-        return list(write_all(store, campaign_id, directory, guard=False).values())
+        paths = write_all(store, campaign_id, directory, guard=False)
+        with store.tx() as tx:
+            tags = tx.campaign(campaign_id).config.agent.tags
+        return CampaignFiles(paths, tuple(tags))
     finally:
         store.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,12 @@ class Reject:
 
 @dataclass
 class ImportResult:
-    """Everything read from one file. Every non-blank record is in exactly one of ``rows``/``rejects``."""
+    """Everything read from one file. Every non-blank record is in exactly one of ``rows``/``rejects``.
+
+    ``records`` counts the data records (after the header): each is a row (stored or in ``rows``), a reject, or one
+    of ``blank_lines``. ``padded_lines`` are the records that had fewer fields than the header and were read with
+    the missing fields empty.
+    """
 
     rows: list[ContactRow]
     rejects: list[Reject]
@@ -96,3 +101,5 @@ class ImportResult:
     encoding: str
     delimiter: str
     blank_lines: int = 0
+    records: int = 0
+    padded_lines: list[int] = field(default_factory=list)

@@ -15,6 +15,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, timezone
 
 from herald.imports.fastphone import FALLBACK, FastPath, Result
+from herald.imports.repairs import check_number
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 
@@ -58,6 +59,14 @@ class PhoneNormalizer:
         """The libphonenumber answer, for input the fast path does not handle."""
         self.fallbacks += 1
         return reference_e164(raw, self.region)
+
+    def check(self, raw: str) -> tuple[str | None, str]:
+        """The import's answer for input the fast path does not accept: ``(e164, "")`` or ``(None, reason)``.
+
+        Unlike ``__call__`` it repairs spreadsheet floats and Mexico's retired prefixes, rejects extensions
+        instead of dropping them, and says why a number is invalid (``herald.imports.repairs``).
+        """
+        return check_number(raw, self.region, self)
 
 
 def _always_fallback(raw: str) -> Result:

@@ -112,7 +112,7 @@ def read_contacts(
     header = _header(reader)
     add, collected = make_collector(header, normalize, existing, suppressed, if_duplicate == "update", sink)
     with _gc_paused():
-        scan(reader, add)
+        records = scan(reader, add)
     if sink is not None:
         if collected.rows:  # the last partial chunk, or (update mode) every row
             sink(collected.rows)
@@ -121,4 +121,13 @@ def read_contacts(
         progress(size)
     # Overwritten records (update mode) are reported when their replacement is read.
     collected.rejects.sort(key=lambda r: r.line)
-    return ImportResult(collected.rows, collected.rejects, header.names, encoding, delimiter, collected.blank)
+    return ImportResult(
+        collected.rows,
+        collected.rejects,
+        header.names,
+        encoding,
+        delimiter,
+        collected.blank,
+        records=records,
+        padded_lines=collected.padded,
+    )

@@ -17,6 +17,7 @@ from herald.imports.fastphone import FALLBACK
 from herald.imports.header import Header, record_values
 from herald.imports.model import ContactRow, Reject, new_row
 from herald.imports.phones import PhoneNormalizer
+from herald.imports.repairs import is_spreadsheet_float
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -32,6 +33,8 @@ class Collected:
     rows: list[ContactRow] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     blank: int = 0
+    #: Lines of records with fewer fields than the header, read with the missing fields empty.
+    padded: list[int] = field(default_factory=list)
 
 
 def make_collector(
@@ -56,8 +59,7 @@ def make_collector(
     kept_fields: dict[str, list[str]] = {}
     width, ci, ni, xi = header.width, header.contact, header.name, header.context
     ei, ani, avi, variables = header.external_id, header.agent_name, header.agent_voice, header.variables
-    region = normalize.region
-    fast, fallback = normalize.fast, normalize.fallback
+    fast, check = normalize.fast, normalize.check
 
     def reject(line: int, reason: Reason, detail: str, fields: list[str]) -> None:
         rejects.append(Reject(line, reason, detail, record_values(header, fields)))
@@ -76,12 +78,16 @@ def make_collector(
                 return reject(line, Reason.MISSING_CONTACT, "the contact column is empty", fields)
             out.blank += 1  # empty lines and ",,," filler rows carry no contact
             return None
+        if n < width:
+            out.padded.append(line)  # reported, since a short record may be a row whose cells shifted
         e164 = fast(raw)
-        if e164 is FALLBACK:
-            e164 = fallback(raw)
-        if e164 is None:
-            detail = f"{raw.strip()!r} is not a valid phone number (default region {region})"
-            return reject(line, Reason.INVALID_PHONE_NUMBER, detail, fields)
+        # A dot can only mean a spreadsheet float when it is there at all: the test costs nothing on most rows.
+        if e164 is FALLBACK or e164 is None or ("." in raw and is_spreadsheet_float(raw)):
+            # The slow path: repairs (spreadsheet floats, Mexico's retired prefixes), extensions, and the reason.
+            e164, why = check(raw)
+            if e164 is None:
+                detail = f"{raw.strip()!r} is not a valid phone number: {why}"
+                return reject(line, Reason.INVALID_PHONE_NUMBER, detail, fields)
         if e164 in suppressed:
             return reject(line, Reason.SUPPRESSED, f"{e164} is on the opt-out list", fields)
         earlier = seen.get(e164)
@@ -120,15 +126,18 @@ def make_collector(
     return add, out
 
 
-def scan(reader: Reader, add: Callable[[int, list[str]], None]) -> None:
-    """Feed every remaining record of ``reader`` to ``add`` with the physical line it starts on.
+def scan(reader: Reader, add: Callable[[int, list[str]], None]) -> int:
+    """Feed every remaining record of ``reader`` to ``add`` with the physical line it starts on; return their number.
 
     Broken quoting raises ImportFileError naming the line where the broken record starts.
     """
     start = reader.line_num + 1
+    records = 0
     try:
         for fields in reader:
             add(start, fields)
+            records += 1
             start = reader.line_num + 1
     except csv.Error as exc:
         raise ImportFileError(f"line {start}: malformed CSV ({exc}); check the quoting") from exc
+    return records
