@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel
@@ -363,3 +365,34 @@ def test_a_waiting_worker_on_postgresql_wakes_when_work_is_announced(database_ur
     finally:
         worker.stop()
         thread.join()
+
+
+def test_two_workers_keep_the_daily_message_limit_between_them(store: Store) -> None:
+    campaign_id = make_campaign(
+        store,
+        25,
+        channel="whatsapp",
+        template="promo",
+        message_limit=10,
+        retries=0,
+        concurrency_limit=50,
+        provider_options={**LIVE_OPTIONS, "whatsapp": {"send_error_rate": 0, "failure_rate": 0, "read_rate": 0}},
+    )
+    clock = VirtualClock(START)
+    workers = workers_on(store, clock, 2)
+    try:
+        for _ in range(2000):
+            for worker in workers:
+                worker.round()
+            if status(store, campaign_id) is CampaignStatus.FINISHED:
+                break
+            clock.wait_until(clock.now() + timedelta(minutes=10))
+    finally:
+        close(workers)
+    assert status(store, campaign_id) is CampaignStatus.FINISHED
+    zone = ZoneInfo("America/Mexico_City")
+    with store.read() as tx:
+        created = [row[0] for row in tx.connection.execute(select(t.messages.c.created_at))]
+    per_day = Counter(instant.astimezone(zone).date() for instant in created)
+    assert sorted(per_day.values()) == [5, 10, 10]
+    assert sum(worker.stats.started for worker in workers) == 25
