@@ -268,14 +268,16 @@ class Worker:
             dead = claims.declare_dead(tx, wall - STALE_AFTER, wall, keep=self.worker_id)
             if not dead:
                 return False
-            for channel, subject in (("call", "call"), ("message", "message")):
+            for channel in ("call", "message"):
                 orphans = claims.orphaned_starts(tx, channel, dead)
                 resend = {row_id for row_id, _, _, campaign_id in orphans if self._idempotent(tx, campaign_id)}
                 claims.release(tx, channel, sorted(resend))
                 lost = [
-                    (row_id, public_id, provider) for row_id, public_id, provider, _ in orphans if row_id not in resend
+                    (_bare_start(row_id, public_id, provider), "worker_lost", "the worker that claimed it stopped")
+                    for row_id, public_id, provider, _ in orphans
+                    if row_id not in resend
                 ]
-                self._fail_starts(tx, channel, subject, lost, "worker_lost", "the worker that claimed it stopped", now)
+                self._fail_starts(tx, channel, lost, now)
                 self.stats.recovered += len(orphans)
             log.info("took back the claims of dead worker(s) %s", dead)
         return True
@@ -288,20 +290,14 @@ class Worker:
             return False
 
     def _fail_starts(
-        self,
-        tx: Tx,
-        channel: str,
-        subject: str,
-        rows: Sequence[tuple[int, str, str]],
-        code: str,
-        message: str,
-        now: datetime,
+        self, tx: Tx, channel: str, failures: Sequence[tuple[claims.Start, str, str]], now: datetime
     ) -> None:
-        """Starts that will not happen: recorded as refused and failed through the rules (failed-retry limit)."""
-        if not rows:
+        """Starts that will not happen, as (start, code, message): recorded as refused, then failed through the rules
+        (the failed-retry limit decides what comes next)."""
+        if not failures:
             return
-        starts = [_bare_start(row_id, public_id, provider) for row_id, public_id, provider in rows]
-        external = claims.rejected(tx, channel, [(start, code, message) for start in starts])
+        external = claims.rejected(tx, channel, failures)
+        self.engine._contexts.clear()
         events = [
             ProviderEvent(
                 start.provider,
@@ -309,9 +305,9 @@ class Worker:
                 "failed",
                 now,
                 data={"reason": code, "error_code": code, "error_msg": message},
-                subject=subject,
+                subject=channel,
             )
-            for start, external_id in zip(starts, external, strict=True)
+            for (start, code, message), external_id in zip(failures, external, strict=True)
         ]
         self.engine.ingest(tx, events, now)
 
@@ -437,27 +433,12 @@ class Worker:
             for start, result in zip(starts, results, strict=True)
             if result.error is StartError.REJECTED
         ]
-        subject = "call" if channel == "call" else "message"
         with self.store.tx() as tx:
             claims.started(tx, channel, ok)
             claims.retry_later(tx, channel, retry, now)
             if scheduled:
                 inbox.add(tx, scheduled, now, scheduled=True)
-            if refused:
-                external = claims.rejected(tx, channel, refused)
-                self.engine._contexts.clear()
-                events = [
-                    ProviderEvent(
-                        start.provider,
-                        external_id,
-                        "failed",
-                        now,
-                        data={"reason": code, "error_code": code, "error_msg": message},
-                        subject=subject,
-                    )
-                    for (start, code, message), external_id in zip(refused, external, strict=True)
-                ]
-                self.engine.ingest(tx, events, now)
+            self._fail_starts(tx, channel, refused, now)
         self.stats.started += len(ok)
         self.stats.start_retries += len(retry)
         self.stats.start_rejected += len(refused)
