@@ -413,6 +413,8 @@ _EVENT_KEYS = (
     "subject",
     "attempt_id",
     "applied_at",
+    "tries",
+    "pending_reason",
 )
 _UPDATE_CALLS: dict[tuple[str, ...], Any] = {}
 # Insert keys a remembered call can take as given (the others would read back as their column default).
@@ -1308,6 +1310,7 @@ class Tx:
                     index_elements=["provider", "external_id", "kind"]
                 )
             plan = direct.plan(statement, _EVENT_KEYS)
+            # Every column is given (none left to a default), so rows go straight in the statement's order.
             if plan is not None and plan.names == _EVENT_KEYS:
                 rows = [
                     [
@@ -1320,6 +1323,8 @@ class Tx:
                         event.subject,
                         event.attempt_id,
                         now,
+                        0,
+                        "",
                     ]
                     for event in unique.values()
                 ]
@@ -1351,6 +1356,8 @@ class Tx:
                 "subject": event.subject,
                 "attempt_id": event.attempt_id,
                 "applied_at": now,
+                "tries": 0,
+                "pending_reason": "",
             }
             for event in unique.values()
         ]
