@@ -52,4 +52,5 @@ def create_app(store: Store) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The application for `herald serve` processes: the database is HERALD_DATABASE_URL."""
-    return create_app(Store.open(os.environ.get("HERALD_DATABASE_URL"), migrate=False))
+    # As many connections as webhooks run at once (the thread pool's 40), so that none opens a connection per request.
+    return create_app(Store.open(os.environ.get("HERALD_DATABASE_URL"), migrate=False, pool_size=40))

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from herald.providers import registry
-from herald.providers.base import ProviderEvent, WebhookError
+from herald.providers.base import Inbound, ProviderEvent, WebhookError
 from herald.store import inbox
 from herald.store import schema as t
 from herald.store.queries import Store, Tx
@@ -36,20 +37,22 @@ def _campaign_options(tx: Tx, provider: str, events: Sequence[ProviderEvent]) ->
     if bad:
         raise WebhookError(422, f"unknown message_id {bad[0]!r}")
     campaign_of: dict[str, int] = {}
+    # By the unique id alone, the provider checked on the rows: with `provider = ?` in the query SQLite chose the
+    # (provider, provider id) index and read every call of the provider for each webhook.
     if call_ids:
         rows = tx.connection.execute(
-            select(t.calls.c.public_id, t.calls.c.campaign_id).where(
-                t.calls.c.public_id.in_(call_ids), t.calls.c.provider == provider
+            select(t.calls.c.public_id, t.calls.c.campaign_id, t.calls.c.provider).where(
+                t.calls.c.public_id.in_(call_ids)
             )
         )
-        campaign_of.update({f"call:{row[0]}": row[1] for row in rows})
+        campaign_of.update({f"call:{row[0]}": row[1] for row in rows if row[2] == provider})
     if message_ids:
         rows = tx.connection.execute(
-            select(t.messages.c.id, t.messages.c.campaign_id).where(
-                t.messages.c.id.in_([int(aid) for aid in message_ids]), t.messages.c.provider == provider
+            select(t.messages.c.id, t.messages.c.campaign_id, t.messages.c.provider).where(
+                t.messages.c.id.in_([int(aid) for aid in message_ids])
             )
         )
-        campaign_of.update({f"message:{row[0]}": row[1] for row in rows})
+        campaign_of.update({f"message:{row[0]}": row[1] for row in rows if row[2] == provider})
     for subject, ids in (("call", call_ids), ("message", message_ids)):
         for attempt_id in ids:
             if f"{subject}:{attempt_id}" not in campaign_of:
@@ -67,6 +70,34 @@ def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str]
     if adapter is None:
         raise WebhookError(404, f"provider {provider!r} sends no webhooks")
     events = adapter.parse(body, headers)
+    for attempt in range(_DEADLOCK_RETRIES):
+        try:
+            return _store_verified(store, provider, adapter, events, body, headers, url, now)
+        except OperationalError as error:
+            # Two webhooks inserting the same events (a provider's retry beside its first try) can deadlock on
+            # PostgreSQL; the loser's transaction was rolled back whole, so it is simply run again.
+            if attempt + 1 == _DEADLOCK_RETRIES or not _is_retryable(error):
+                raise
+    raise AssertionError("unreachable")
+
+
+_DEADLOCK_RETRIES = 3
+
+
+def _is_retryable(error: OperationalError) -> bool:
+    return type(error.orig).__name__ in {"DeadlockDetected", "SerializationFailure"}
+
+
+def _store_verified(
+    store: Store,
+    provider: str,
+    adapter: Inbound,
+    events: Sequence[ProviderEvent],
+    body: bytes,
+    headers: Mapping[str, str],
+    url: str,
+    now: datetime,
+) -> Accepted:
     with store.tx() as tx:
         options = _campaign_options(tx, provider, events)
         # Every campaign the body speaks of must have signed it: one forged event would otherwise ride along.

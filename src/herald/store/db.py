@@ -52,10 +52,12 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def connect(url: str | None = None) -> Engine:
-    """An SQLAlchemy engine for `url` with Herald's connection settings."""
+def connect(url: str | None = None, *, pool_size: int | None = None) -> Engine:
+    """An SQLAlchemy engine for `url` with Herald's connection settings (`pool_size`: connections kept open, for
+    servers that run many requests at once)."""
     resolved = database_url(url)
-    engine = create_engine(resolved)
+    options: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": pool_size}
+    engine = create_engine(resolved, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -66,7 +66,9 @@ def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bo
         .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
         .returning(_e.id)
     )
-    rows = [_row(event, now, event.occurred_at if scheduled else now) for event in unique.values()]
+    # In key order: two transactions inserting overlapping events then wait for each other in the same order
+    # instead of deadlocking (PostgreSQL waits on a concurrent insert of the same unique key).
+    rows = [_row(unique[key], now, unique[key].occurred_at if scheduled else now) for key in sorted(unique)]
     accepted = 0
     for start in range(0, len(rows), 500):
         accepted += len(tx.connection.execute(statement, rows[start : start + 500]).all())

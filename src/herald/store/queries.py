@@ -77,9 +77,9 @@ class Store:
         self._gate = write_gate(engine)
 
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+    def open(cls, url: str | None = None, *, migrate: bool = True, pool_size: int | None = None) -> Store:
         """Connect (and by default bring the schema up to date)."""
-        store = cls(connect(url))
+        store = cls(connect(url, pool_size=pool_size))
         if migrate:
             upgrade(store.engine)
         return store
