@@ -267,13 +267,24 @@ def prepare(store: Store, calls: int) -> int:
 
 def run_config(backend: str, processes: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"{backend}-{processes}p-", dir=root))
-    result: dict[str, Any] = {"backend": backend, "serve_processes": processes, "seconds_asked": args.seconds}
+    result: dict[str, Any] = {
+        "backend": backend,
+        "serve_processes": processes,
+        "seconds_asked": args.seconds,
+        "sorted_bodies": args.sorted_bodies,
+        "analyzed": backend == "postgresql" and not args.no_analyze,
+    }
     with database(backend, folder) as url:
         port = free_port()
         fleet = Fleet(folder, url, {"AGENT_TOKEN": "unused", "AGENT_SECRET": SECRET})
         store = Store.open(url)
         try:
             prepare(store, args.calls)
+            if backend == "postgresql" and not args.no_analyze:
+                # Table statistics, as autovacuum would gather them within a minute or so. Without them the planner
+                # looks the calls of a webhook up through (provider, provider_call_id) and reads every http call.
+                with store.tx() as tx:
+                    tx.connection.exec_driver_sql("ANALYZE")
             serve = fleet.herald("serve", "serve", "--port", str(port), "--processes", str(processes))
             wait_for(lambda: healthy(port), "herald serve to answer", 60, fleet)
             stream = Stream(args.calls, args.batch, args.duplicate_rate, args.reorder_rate, sort=args.sorted_bodies)
@@ -349,6 +360,7 @@ def main() -> int:
         help="diagnostic: sort each body's events by (external_id, type), so concurrent inserts take their locks in "
         "one order (what sorting in herald.store.inbox.add would do)",
     )
+    parser.add_argument("--no-analyze", action="store_true", help="PostgreSQL: skip ANALYZE after loading the calls")
     parser.add_argument("--configs", default="sqlite:1,postgresql:1,postgresql:2", help="backend:serve-processes")
     parser.add_argument("--logs", help="keep the processes' logs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -96,7 +96,17 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             add_contacts(store, campaign_id, people, now)
             serve = fleet.herald("serve", "serve", "--port", str(port))
             wait_for(lambda: healthy(port), "herald serve to answer", 60, fleet)
-            running = [fleet.herald("worker", "worker", "--poll", str(args.poll)) for _ in range(workers)]
+            running = [fleet.herald("worker", "worker", "--poll", str(args.poll)) for _ in range(workers - 1)]
+            if args.profile:
+                # The first worker under cProfile (its main thread: rounds and transactions; HTTP starts run in the
+                # adapter's threads and show as waits); the profile is written when it stops.
+                profile = Path(args.profile).resolve() / f"worker-{backend}-{workers}w.prof"
+                profile.parent.mkdir(parents=True, exist_ok=True)
+                result["profile"] = str(profile)
+                argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "herald", "worker"]
+                running.insert(0, fleet.start("worker", [*argv, "--poll", str(args.poll)]))
+            else:
+                running.insert(0, fleet.herald("worker", "worker", "--poll", str(args.poll)))
             alive = select(func.count()).select_from(t.workers).where(t.workers.c.stopped_at.is_(None))
             wait_for(lambda: count(store, alive) >= workers, "the workers to register", 60, fleet)
 
@@ -163,6 +173,7 @@ def main() -> int:
     parser.add_argument("--agent-delay", type=float, default=0.01, help="fake agent max delay between events (s)")
     parser.add_argument("--agent-senders", type=int, default=4, help="fake agent threads posting events")
     parser.add_argument("--timeout", type=float, default=600, help="give up on one configuration after this (s)")
+    parser.add_argument("--profile", help="run the first worker of each configuration under cProfile, output here")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite reference")
     parser.add_argument("--logs", help="keep the processes' logs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
