@@ -42,6 +42,7 @@ from live_support import (
     backend_pids,
     cpu_seconds,
     database,
+    database_stats,
     free_port,
     healthy,
     machine,
@@ -292,6 +293,7 @@ def run_config(backend: str, processes: int, args: argparse.Namespace, root: Pat
             cpu_before = cpu_seconds([serve.pid])
             postgres_before = {pid: cpu_seconds([pid]) for pid in backend_pids(url)}
             own_before = time.process_time()
+            stats_before = database_stats(url)
             seconds = load.run(args.seconds)
             cpu = {
                 "serve": cpu_seconds([serve.pid]) - cpu_before,
@@ -299,6 +301,8 @@ def run_config(backend: str, processes: int, args: argparse.Namespace, root: Pat
                 "load_generator": time.process_time() - own_before,
             }
             fleet.check_alive()
+            time.sleep(0.6)  # the statistics collector's lag
+            stats_after = database_stats(url)
             with store.read() as tx:
                 keys = {
                     (row[0], row[1])
@@ -326,6 +330,7 @@ def run_config(backend: str, processes: int, args: argparse.Namespace, root: Pat
                 errors=dict(load.errors),
                 all_200=set(load.statuses) == {200} and not load.errors,
                 bodies_given_up=load.given_up,
+                postgres_counters={key: stats_after[key] - value for key, value in stats_before.items()},
                 lost=lost,
                 unexpected=len(keys - load.sent_keys),
                 doubled=rows - len(keys),

@@ -36,6 +36,7 @@ from live_support import (
     backend_pids,
     cpu_seconds,
     database,
+    database_stats,
     free_port,
     healthy,
     machine,
@@ -117,6 +118,7 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             }
             before = {role: cpu_seconds(group) for role, group in pids.items()}
             postgres_before = {pid: cpu_seconds([pid]) for pid in backend_pids(url)}
+            stats_before = database_stats(url)
             began = time.perf_counter()
             act(store, campaign_id, "activate", datetime.now(UTC))
             try:
@@ -134,6 +136,8 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             cpu = {role: cpu_seconds(group) - before[role] for role, group in pids.items()}
             cpu["postgres"] = sum(cpu_seconds([pid]) - postgres_before.get(pid, 0.0) for pid in backend_pids(url))
 
+            time.sleep(0.6)  # the statistics collector's lag
+            stats_after = database_stats(url)
             attempts = count(store, select(func.count()).select_from(t.calls))
             applied = count(store, select(func.count()).where(t.events.c.applied_at.is_not(None)))
             stored = count(store, select(func.count()).select_from(t.events))
@@ -154,6 +158,7 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
                 agent_post_failures=stats["post_failures"],
                 agent_last_post_error=stats["last_post_error"],
                 worker_exit_codes=codes,
+                postgres_counters={key: stats_after[key] - value for key, value in stats_before.items()},
                 cpu_seconds={role: round(value, 1) for role, value in cpu.items()},
                 cpu_share_of_machine=round(sum(cpu.values()) / (seconds * (machine()["cpus"] or 1)), 2),
                 load_average_after=machine()["load_average"],

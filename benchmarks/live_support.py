@@ -97,6 +97,19 @@ def backend_pids(database_url: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def database_stats(database_url: str) -> dict[str, int]:
+    """PostgreSQL's counters of this database (`pg_stat_database`: sessions opened, commits, rollbacks, deadlocks);
+    {} on SQLite. The statistics collector lags by up to half a second."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    name = make_url(database_url).database
+    with _server() as server:
+        row = server.execute(
+            "SELECT sessions, xact_commit, xact_rollback, deadlocks FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
+    return dict(zip(("sessions", "commits", "rollbacks", "deadlocks"), (int(v) for v in row), strict=True))
+
+
 # --- processes -------------------------------------------------------------------------------------------------
 
 
