@@ -46,7 +46,7 @@ from live_support import (
     free_port,
     healthy,
     machine,
-    sigterm_as_interrupt,
+    run_main,
     table,
     wait_for,
 )
@@ -370,7 +370,6 @@ def main() -> int:
     parser.add_argument("--logs", help="keep the processes' logs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    sigterm_as_interrupt()
     info = machine()
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="herald-bench-inbox-") as scratch:
@@ -430,4 +429,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -40,7 +40,7 @@ from live_support import (
     free_port,
     healthy,
     machine,
-    sigterm_as_interrupt,
+    run_main,
     table,
     wait_for,
 )
@@ -183,7 +183,6 @@ def main() -> int:
     parser.add_argument("--logs", help="keep the processes' logs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    sigterm_as_interrupt()
     configs = [] if args.no_sqlite else [("sqlite", 1)]
     configs += [("postgresql", int(n)) for n in args.workers.split(",")]
     info = machine()
@@ -259,4 +258,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -44,6 +44,19 @@ def sigterm_as_interrupt() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C / kill -INT must still stop the benchmark.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def run_main(main: Callable[[], int]) -> int:
+    """Run a benchmark's main; an interrupt (Ctrl-C, SIGTERM) exits 130 once every `finally` has stopped its
+    processes and dropped its databases."""
+    sigterm_as_interrupt()
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted: every process started was stopped, every database dropped", file=sys.stderr)
+        return 130
 
 
 # --- databases -------------------------------------------------------------------------------------------------
