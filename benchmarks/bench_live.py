@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from live_support import (
     SECRET,
     TOKEN,
     Fleet,
+    WaitSampler,
     backend_pids,
     cpu_seconds,
     database,
@@ -119,20 +121,24 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             before = {role: cpu_seconds(group) for role, group in pids.items()}
             postgres_before = {pid: cpu_seconds([pid]) for pid in backend_pids(url)}
             stats_before = database_stats(url)
-            began = time.perf_counter()
-            act(store, campaign_id, "activate", datetime.now(UTC))
-            try:
-                wait_for(
-                    lambda: status(store, campaign_id) is CampaignStatus.FINISHED,
-                    "the campaign to finish",
-                    args.timeout,
-                    fleet,
-                    every=0.05,
-                )
-                finished = True
-            except TimeoutError:
-                finished = False
-            seconds = time.perf_counter() - began
+            sampler = WaitSampler(url) if args.sample_waits and backend == "postgresql" else nullcontext()
+            with sampler:
+                began = time.perf_counter()
+                act(store, campaign_id, "activate", datetime.now(UTC))
+                try:
+                    wait_for(
+                        lambda: status(store, campaign_id) is CampaignStatus.FINISHED,
+                        "the campaign to finish",
+                        args.timeout,
+                        fleet,
+                        every=0.05,
+                    )
+                    finished = True
+                except TimeoutError:
+                    finished = False
+                seconds = time.perf_counter() - began
+            if isinstance(sampler, WaitSampler):
+                result["postgres_backends_by_state"] = sampler.top()
             cpu = {role: cpu_seconds(group) - before[role] for role, group in pids.items()}
             cpu["postgres"] = sum(cpu_seconds([pid]) - postgres_before.get(pid, 0.0) for pid in backend_pids(url))
 
@@ -179,6 +185,9 @@ def main() -> int:
     parser.add_argument("--agent-senders", type=int, default=4, help="fake agent threads posting events")
     parser.add_argument("--timeout", type=float, default=600, help="give up on one configuration after this (s)")
     parser.add_argument("--profile", help="run the first worker of each configuration under cProfile, output here")
+    parser.add_argument(
+        "--sample-waits", action="store_true", help="PostgreSQL: sample what the backends wait on (pg_stat_activity)"
+    )
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite reference")
     parser.add_argument("--logs", help="keep the processes' logs in this folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

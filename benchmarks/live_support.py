@@ -123,6 +123,54 @@ def database_stats(database_url: str) -> dict[str, int]:
     return dict(zip(("sessions", "commits", "rollbacks", "deadlocks"), (int(v) for v in row), strict=True))
 
 
+class WaitSampler:
+    """Samples `pg_stat_activity` of one database every `every` seconds in a thread: what its backends were doing
+    (active on CPU, waiting on a lock and for which statement, idle in a transaction, idle). A diagnostic."""
+
+    def __init__(self, database_url: str, every: float = 0.05) -> None:
+        import threading
+        from collections import Counter
+
+        self.name = make_url(database_url).database
+        self.every = every
+        self.counts: Counter[str] = Counter()
+        self.samples = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wait-sampler", daemon=True)
+
+    def _run(self) -> None:
+        with _server() as server:
+            while not self._done.wait(self.every):
+                rows = server.execute(
+                    "SELECT state, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 60)"
+                    " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.name,),
+                ).fetchall()
+                self.samples += 1
+                for state, wait_type, wait, query in rows:
+                    if state == "idle":
+                        key = "idle"
+                    elif wait_type == "Lock":
+                        key = f"lock wait ({wait}): {query}"
+                    elif wait_type in (None, "CPU"):
+                        key = f"{state}, running: {query}" if state == "active" else str(state)
+                    else:
+                        key = f"{state}, {wait_type}:{wait}"
+                    self.counts[key] += 1
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def top(self, count: int = 8) -> dict[str, float]:
+        """The most common states, as backends busy that way on average (sightings / samples)."""
+        return {key: round(n / max(self.samples, 1), 2) for key, n in self.counts.most_common(count)}
+
+
 # --- processes -------------------------------------------------------------------------------------------------
 
 
