@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint typecheck pytest bench bench-engine bench-import bench-export bench-analyze clean
+.PHONY: install demo test lint typecheck pytest bench bench-engine bench-import bench-export bench-analyze bench-live bench-inbox clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -33,7 +33,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 # Figures, not tests: each script prints its figure next to the reference it is compared with.
-bench: bench-engine bench-import bench-export bench-analyze
+bench: bench-engine bench-import bench-export bench-analyze bench-live bench-inbox
 
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
@@ -46,6 +46,14 @@ bench-export: $(STAMP)
 
 bench-analyze: $(STAMP)
 	$(BIN)/python benchmarks/bench_analyze.py
+
+# The live system as real processes on 127.0.0.1 (herald serve, workers, the fake agent); needs the PostgreSQL
+# server of the tests (HERALD_BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432).
+bench-live: $(STAMP)
+	$(BIN)/python benchmarks/bench_live.py
+
+bench-inbox: $(STAMP)
+	$(BIN)/python benchmarks/bench_inbox.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
