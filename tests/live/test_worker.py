@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from herald.domain.campaign import parse_campaign
@@ -331,10 +330,6 @@ def test_a_campaign_whose_provider_cannot_start_is_paused_with_the_reason(store:
         log = tx.campaign_log(bad)
     assert any(kind == "campaign.provider_error" and "time_scale" in data["error"] for kind, _, data in log)
     assert status(store, good) is CampaignStatus.ACTIVE and inflight(store, good) == 2
-
-
-class _Options(BaseModel):
-    pass
 
 
 def test_a_stopped_worker_gives_back_its_pending_starts(store: Store) -> None:

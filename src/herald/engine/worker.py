@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -494,15 +494,4 @@ def _call(
 
 def describe(stats: WorkerStats) -> dict[str, Any]:
     """The worker's figures as JSON-ready values."""
-    return {
-        "rounds": stats.rounds,
-        "claimed": stats.claimed,
-        "started": stats.started,
-        "start_retries": stats.start_retries,
-        "start_rejected": stats.start_rejected,
-        "events_applied": stats.events_applied,
-        "events_postponed": stats.events_postponed,
-        "recovered": stats.recovered,
-        "errors": stats.errors,
-        "campaigns_paused": stats.campaigns_paused,
-    }
+    return asdict(stats)
