@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from herald.domain import rules
 from herald.domain.billing import billed_seconds
+from herald.domain.campaign import CampaignConfig
 from herald.domain.durations import call_seconds
 from herald.domain.lifecycle import after_cycle_end
 from herald.domain.rules import CallResult, ContactState, Conversation
@@ -55,6 +56,11 @@ UTC_ZONE = ZoneInfo("UTC")
 
 def _connectly_ts(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def first_message(config: CampaignConfig, name: str) -> str | None:
+    """The agent's opening line for one contact (`{name}` filled in), or None when the campaign has none."""
+    return (config.first_message or "").replace("{name}", name) or None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -600,7 +606,7 @@ class Engine:
                 to=record.contact,
                 name=record.name,
                 context=record.context,
-                first_message=(config.first_message or "").replace("{name}", record.name) or None,
+                first_message=first_message(config, record.name),
                 follow_up=record.state.follow_up and record.state.final,
                 config=config,
                 variables=record.input_variables,

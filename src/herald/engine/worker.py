@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from herald.domain.statuses import CampaignStatus, Channel
 from herald.engine.campaigns import change_status
 from herald.engine.clock import Clock, RealClock
-from herald.engine.runner import RUNNING, Engine
+from herald.engine.runner import RUNNING, Engine, first_message
 from herald.ids import IdFactory
 from herald.providers import registry
 from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
@@ -463,7 +463,7 @@ def _call(
                         to=start.to,
                         name=start.name,
                         context=start.context,
-                        first_message=(config.first_message or "").replace("{name}", start.name) or None,
+                        first_message=first_message(config, start.name),
                         follow_up=start.follow_up,
                         config=config,
                         variables=start.variables,
