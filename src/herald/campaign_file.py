@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from herald.domain.campaign import CampaignConfig, ConfigError, parse_campaign
+from herald.providers import registry
 
 _SHOWN = 60  # characters of an offending line quoted in a message
 
@@ -36,11 +37,15 @@ def read_campaign_document(path: Path) -> dict[str, Any]:
 
 
 def validate(document: dict[str, Any]) -> CampaignConfig:
-    """A campaign configuration from a mapping; CampaignFileError names every problem."""
+    """A campaign configuration from a mapping, its `provider_options` checked by its provider's own model (so a
+    bad rate or a misspelt key is refused here, not by every later `herald run`); CampaignFileError names every
+    problem."""
     try:
-        return parse_campaign(document)
-    except ConfigError as error:
-        raise CampaignFileError(str(error)) from None
+        config = parse_campaign(document)
+        registry.validate_options(config.provider, config.provider_options)
+    except (ConfigError, registry.UnknownProvider, registry.ProviderOptionsError) as error:
+        raise CampaignFileError(str(error).strip("'\"")) from None
+    return config
 
 
 def parse_campaign_text(data: bytes) -> CampaignConfig:

@@ -895,6 +895,15 @@ def run(
         with store.tx() as tx:
             campaigns = [c for c in tx.campaigns() if not campaign or c.id in campaign]
             latest = tx.latest_activity()
+        missing = sorted(set(campaign or ()) - {c.id for c in campaigns})
+        if missing:
+            raise _fail(f"no campaign {', '.join(map(str, missing))} (see `herald campaign list`)")
+        idle = _idle_reason(campaigns)
+        if idle is not None:
+            err.print(f"nothing to run: {idle}")
+            if json_output:
+                _print_json({"attempts": 0, "idle": idle, "campaigns": {c.id: c.status.value for c in campaigns}})
+            return
         if not simulate:
             _run_live(store, campaign, until_finished, json_output)
             return
@@ -926,6 +935,25 @@ def run(
             f"{stats.attempts} attempts, {stats.events} events; "
             + ", ".join(f"campaign {cid}: {status}" for cid, status in states.items())
         )
+
+
+_WHY_NOT_RUNNING = {
+    "pending": "has no contacts yet (`herald contacts import`)",
+    "ready": "is ready: `herald campaign activate {id}` starts it",
+    "inactive": "is paused: `herald campaign resume {id}`",
+    "finished": "is finished",
+}
+
+
+def _idle_reason(campaigns: list[Any]) -> str | None:
+    """Why a run would do nothing (no campaign, none running), or None when some campaign is running."""
+    if not campaigns:
+        return "there are no campaigns (`herald campaign create FILE`)"
+    if any(c.status.value in ("active", "cooldown") for c in campaigns):
+        return None
+    return "; ".join(
+        f"campaign {c.id} {_WHY_NOT_RUNNING.get(c.status.value, c.status.value).format(id=c.id)}" for c in campaigns
+    )
 
 
 def _exclusive_simulation(store: Store) -> Any:

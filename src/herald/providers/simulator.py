@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from herald.domain.campaign import AgentConfig, ExtractField
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, StartResult
@@ -42,6 +42,12 @@ class PhoneOptions(_Options):
     voicemail_seconds_sigma: float = Field(default=0.4, ge=0)
     ended_by_user: float = Field(default=0.6, ge=0, le=1)
 
+    @model_validator(mode="after")
+    def _some_outcome(self) -> PhoneOptions:
+        if self.human + self.machine + self.unknown + self.no_answer + self.busy + self.failed <= 0:
+            raise ValueError("the call outcome weights (human … failed) add up to zero")
+        return self
+
 
 class ConversationOptions(_Options):
     """What the agent gets out of a human conversation."""
@@ -68,6 +74,13 @@ class WhatsAppOptions(_Options):
     error_codes: dict[str, float] = Field(
         default_factory=lambda: {"131026": 0.6, "131049": 0.2, "131047": 0.1, "131050": 0.1}
     )
+
+    @model_validator(mode="after")
+    def _some_error_code(self) -> WhatsAppOptions:
+        if any(weight < 0 for weight in self.error_codes.values()) or sum(self.error_codes.values()) <= 0:
+            raise ValueError("error_codes weights must be >= 0 and add up to more than zero")
+        return self
+
     sent_seconds_max: float = Field(default=3, ge=0)
     delivered_seconds_max: float = Field(default=90, ge=0)
     read_minutes_median: float = Field(default=25, gt=0)
