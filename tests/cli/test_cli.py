@@ -200,9 +200,19 @@ def test_analyze_a_campaign_from_the_database(
     assert by_format["altur-calls"]["billing_anomalies"]["count"] == 0
 
 
-def test_run_once_takes_a_single_step(herald: CliRunner) -> None:
+def test_run_once_takes_a_single_step(herald: CliRunner, tmp_path: Path) -> None:
     _ok(herald, "campaign", "create", str(REPO / "examples" / "collections.yaml"))
     result = herald.invoke(app, ["contacts", "import", "1", "-"])
     assert result.exit_code != 0  # a file path is required; '-' is not a file
-    stats = json.loads(_ok(herald, "run", "--simulate", "--once", "--json"))
-    assert stats["steps"] == 1 and stats["attempts"] == 0 and stats["campaigns"] == {"1": "pending"}
+    idle = json.loads(_ok(herald, "run", "--simulate", "--once", "--json"))
+    assert idle["attempts"] == 0 and idle["campaigns"] == {"1": "pending"} and "no contacts" in idle["idle"]
+    # Always open (no calling hours), so the step does not depend on today's date.
+    (tmp_path / "open.yaml").write_text("name: Open\nchannel: phone_call\nconcurrency_limit: 10\n")
+    _ok(herald, "campaign", "create", str(tmp_path / "open.yaml"))
+    contacts = tmp_path / "few.csv"
+    contacts.write_text("contact,name,context\n" + "".join(f"+52551234{i:04d},P {i},c\n" for i in range(30)))
+    _ok(herald, "contacts", "import", "2", str(contacts))
+    _ok(herald, "campaign", "activate", "2")
+    stats = json.loads(_ok(herald, "run", "--simulate", "--once", "--json", "-c", "2"))
+    # One step: the campaign's concurrency_limit (10) of calls placed, nothing more.
+    assert stats["steps"] == 1 and stats["attempts"] == 10 and stats["campaigns"] == {"2": "active"}
