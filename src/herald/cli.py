@@ -980,9 +980,35 @@ def _exclusive_simulation(store: Store) -> Any:
     return membership
 
 
+def _closed_hours(campaigns: list[Any], now: datetime) -> str | None:
+    """When every active campaign's calling hours are closed now: when each opens next (else None)."""
+    from herald.domain.scheduling import next_open
+    from herald.engine.context import CampaignContext
+
+    openings: list[str] = []
+    for campaign in campaigns:
+        if campaign.status.value == "cooldown":
+            return None
+        if campaign.status.value != "active":
+            continue
+        context = CampaignContext.of(campaign)
+        if context.local_time:
+            return None  # each contact keeps its own hours
+        opening = next_open(context.window, context.zone, now)
+        if opening == now:
+            return None
+        when = f"{opening.astimezone(context.zone):%Y-%m-%d %H:%M %Z}" if opening else "never (no open window)"
+        openings.append(f"campaign {campaign.id} opens {when}")
+    return "outside calling hours: " + "; ".join(openings) if openings else None
+
+
 def _run_live(store: Store, campaign: list[int] | None, until_finished: bool, json_output: bool) -> None:
     from herald.engine.worker import Worker, describe
 
+    with store.read() as tx:
+        closed = _closed_hours([c for c in tx.campaigns() if not campaign or c.id in campaign], _now())
+    if closed is not None:
+        err.print(f"waiting: {closed}")
     worker = Worker(store, campaign_ids=campaign)
     _stop_on_signals(worker.stop)
     worker.register()
