@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.queries import Tx, _insert
+from herald.store.queries import Tx, _insert, event_row
 
 _e = t.events.c
 #: An event that found no call or message is tried again after this long, doubling up to `_RETRY_MAX`.
@@ -31,23 +30,6 @@ class InboxResult:
 
     accepted: int
     duplicates: int
-
-
-def _row(event: ProviderEvent, now: datetime, available_at: datetime) -> dict[str, Any]:
-    return {
-        "provider": event.provider,
-        "external_id": event.external_id,
-        "kind": event.kind,
-        "occurred_at": event.occurred_at,
-        "received_at": now,
-        "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
-        "subject": event.subject,
-        "attempt_id": event.attempt_id,
-        "applied_at": None,
-        "available_at": available_at,
-        "tries": 0,
-        "pending_reason": "",
-    }
 
 
 def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bool = False) -> InboxResult:
@@ -68,7 +50,10 @@ def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bo
     )
     # In key order: two transactions inserting overlapping events then wait for each other in the same order
     # instead of deadlocking (PostgreSQL waits on a concurrent insert of the same unique key).
-    rows = [_row(unique[key], now, unique[key].occurred_at if scheduled else now) for key in sorted(unique)]
+    rows = [
+        event_row(unique[key], now, applied_at=None, available_at=unique[key].occurred_at if scheduled else now)
+        for key in sorted(unique)
+    ]
     accepted = 0
     for start in range(0, len(rows), 500):
         accepted += len(tx.connection.execute(statement, rows[start : start + 500]).all())

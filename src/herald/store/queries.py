@@ -114,6 +114,27 @@ def _insert(connection: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+def event_row(
+    event: ProviderEvent, now: datetime, *, applied_at: datetime | None, available_at: datetime | None = None
+) -> dict[str, Any]:
+    """The `events` row of an event received at `now`: applied already (`applied_at`), or waiting in the inbox until
+    `available_at`."""
+    return {
+        "provider": event.provider,
+        "external_id": event.external_id,
+        "kind": event.kind,
+        "occurred_at": event.occurred_at,
+        "received_at": now,
+        "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+        "subject": event.subject,
+        "attempt_id": event.attempt_id,
+        "applied_at": applied_at,
+        "available_at": available_at,
+        "tries": 0,
+        "pending_reason": "",
+    }
+
+
 def state_values(state: ContactState) -> dict[str, Any]:
     """The contact columns that hold a ContactState."""
     return {
@@ -1345,22 +1366,7 @@ class Tx:
                 cursor.execute(_EVENT_KEYS_AFTER, (largest - added,))
                 inserted = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
                 return [event for key, event in unique.items() if key in inserted]
-        params = [
-            {
-                "provider": event.provider,
-                "external_id": event.external_id,
-                "kind": event.kind,
-                "occurred_at": event.occurred_at,
-                "received_at": now,
-                "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
-                "subject": event.subject,
-                "attempt_id": event.attempt_id,
-                "applied_at": now,
-                "tries": 0,
-                "pending_reason": "",
-            }
-            for event in unique.values()
-        ]
+        params = [event_row(event, now, applied_at=now) for event in unique.values()]
         dialect = self.connection.dialect.name
         statement = _RECORD_EVENTS.get(dialect)
         if statement is None:
