@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from herald.domain.statuses import CallStatus
 from herald.store import schema as t
@@ -65,13 +65,11 @@ class WorkerRow:
     heartbeat_at: datetime
 
 
-def alive(tx: Tx, since: datetime, kinds: Sequence[str] | None = None) -> list[WorkerRow]:
+def alive(tx: Tx, since: datetime) -> list[WorkerRow]:
     """Workers not stopped whose last heartbeat is at or after `since`."""
     query = select(_w.id, _w.kind, _w.host, _w.pid, _w.started_at, _w.heartbeat_at).where(
         _w.stopped_at.is_(None), _w.heartbeat_at >= since
     )
-    if kinds is not None:
-        query = query.where(_w.kind.in_(list(kinds)))
     return [WorkerRow(*row) for row in tx.connection.execute(query.order_by(_w.id))]
 
 
@@ -299,14 +297,3 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
             .values(provider_message_id=bindparam("_pid"), start_after=None),
             [{"_aid": aid, "_pid": pid} for aid, pid in numeric],
         )
-
-
-def next_start_at(tx: Tx) -> datetime | None:
-    """When the earliest pending start (of any worker) is due."""
-    found = []
-    for columns in (_k, _m):
-        value = tx.connection.execute(select(func.min(columns.start_after))).scalar()
-        instant = t.UTCDateTime().process_result_value(value, tx.connection.dialect)
-        if instant is not None:
-            found.append(instant)
-    return min(found) if found else None
