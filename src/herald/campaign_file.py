@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from herald.domain.campaign import CampaignConfig, ConfigError, parse_campaign
+from herald.domain.campaign import AgentConfig, CampaignConfig, ConfigError, parse_agent, parse_campaign
 from herald.providers import registry
 
 _SHOWN = 60  # characters of an offending line quoted in a message
@@ -34,6 +34,20 @@ def read_campaign_document(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise CampaignFileError(f"cannot read the file ({error.strerror or error})") from None
     return parse_document(data)
+
+
+def read_agent_file(path: Path) -> AgentConfig:
+    """An agent definition (what a campaign file has under `agent:`); CampaignFileError names every problem."""
+    document = read_campaign_document(path)
+    try:
+        return parse_agent(document)
+    except ConfigError as error:
+        raise CampaignFileError(str(error).strip("'\"")) from None
+
+
+def read_options_file(path: Path) -> dict[str, Any]:
+    """A provider options mapping (what a campaign file has under `provider_options:`), not yet validated."""
+    return read_campaign_document(path)
 
 
 def validate(document: dict[str, Any]) -> CampaignConfig:

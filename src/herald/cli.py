@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -18,6 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.cli_support import err
+from herald.cli_support import fail as _fail
+from herald.cli_support import now as _now
+from herald.cli_support import open_store as _store
+from herald.cli_support import print_json as _print_json
+from herald.cli_support import print_table as _table
+from herald.cli_tenancy import register as register_tenancy
 from herald.console import plain_console, styled
 from herald.domain.statuses import Channel
 from herald.exports.kinds import ExportKind
@@ -49,9 +55,7 @@ suppressions_app = typer.Typer(
 app.add_typer(calls_app, name="calls")
 app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
-
-# User text (names, cells, paths) reaches these consoles, so they never read markup; see herald.console.
-err = plain_console(stderr=True)
+register_tenancy(app)
 
 
 def _version(value: bool) -> None:
@@ -75,33 +79,6 @@ def _root(
     from herald.database import select
 
     select(db)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(styled(("error:", "red"), " ", message))
-    return typer.Exit(code)
-
-
-@contextmanager
-def _store(*, create: bool = False) -> Iterator[Store]:
-    """The checked database of this command line (`--db`); only `init` may create a missing SQLite file."""
-    from herald.database import DatabaseError, open_database
-    from herald.store.queries import NotFound
-
-    try:
-        store = open_database(create=create)
-    except DatabaseError as error:
-        raise _fail(str(error)) from None
-    try:
-        yield store
-    except NotFound as error:
-        raise _fail(str(error)) from None
-    finally:
-        store.close()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def _progress() -> Progress:
@@ -140,12 +117,6 @@ def _freeze_gc() -> None:
     import gc
 
     gc.freeze()
-
-
-def _now() -> datetime:
-    from herald.engine.clock import RealClock
-
-    return RealClock().now()
 
 
 def _campaign_file(file: Path) -> CampaignConfig:
@@ -575,15 +546,6 @@ def _limited(rows: list[dict[str, Any]], limit: int | None, json_output: bool) -
     return shown, len(rows) - len(shown)
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], left_out: int, kind: str) -> None:
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    plain_console().print(table)
-    if left_out:
-        err.print(f"… and {left_out} more {kind} (--limit 0 shows all, --json prints all)")
-
-
 LimitOption = Annotated[
     int | None, typer.Option("--limit", help="Rows to show (0 = all; default 50 in a table, all with --json).")
 ]
@@ -707,8 +669,7 @@ SourceOption = Annotated[str, typer.Option("--source", help="Where the entry com
 
 def _suppress(numbers: list[tuple[int, str]], region: str, source: str, json_output: bool) -> None:
     """Normalise (line, number) pairs as an import does, put the valid ones on the list, report the rest."""
-    from herald.engine.campaigns import DEFAULT_BUSINESS
-    from herald.ids import IdFactory
+    from herald.engine.campaigns import default_business_id
     from herald.imports.phones import PhoneNormalizer
 
     try:
@@ -725,7 +686,7 @@ def _suppress(numbers: list[tuple[int, str]], region: str, source: str, json_out
             valid.setdefault(e164, line)
     now = _now()
     with _store() as store, store.tx() as tx:
-        business_id = tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), now)
+        business_id = default_business_id(tx, now)
         before = tx.suppressed_numbers(business_id, valid)
         for number in valid:
             tx.suppress(business_id, number, now, source)
@@ -787,12 +748,11 @@ def suppressions_list(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The do-not-call list with the source and time of each entry."""
-    from herald.engine.campaigns import DEFAULT_BUSINESS
-    from herald.ids import IdFactory
+    from herald.engine.campaigns import default_business_id
     from herald.store.inspect import suppressions
 
     with _store() as store, store.tx() as tx:
-        listed = suppressions(tx, tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), _now()))
+        listed = suppressions(tx, default_business_id(tx, _now()))
     rows = [{"contact": n, "since": at.isoformat(), "source": src} for n, at, src in listed]
     if json_output:
         _print_json(rows)
@@ -807,15 +767,14 @@ def suppressions_remove(
     json_output: Annotated[bool, typer.Option("--json", help="Print {removed, not_listed} as JSON.")] = False,
 ) -> None:
     """Take numbers off the do-not-call list (contacts it already closed stay closed)."""
-    from herald.engine.campaigns import DEFAULT_BUSINESS
-    from herald.ids import IdFactory
+    from herald.engine.campaigns import default_business_id
     from herald.imports.phones import PhoneNormalizer
     from herald.store.inspect import unsuppress
 
     normalize = PhoneNormalizer(region)
     wanted = [normalize.check(raw)[0] or raw.strip() for raw in numbers]
     with _store() as store, store.tx() as tx:
-        removed = unsuppress(tx, tx.ensure_business(DEFAULT_BUSINESS, IdFactory().uuid(), _now()), wanted)
+        removed = unsuppress(tx, default_business_id(tx, _now()), wanted)
     missing = [n for n in wanted if n not in removed]
     if json_output:
         _print_json({"removed": removed, "not_listed": missing})

@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from herald.api import errors, v1
+from herald.api.limits import BodyLimit
 from herald.api.webhooks import receive
 from herald.providers.base import WebhookError
 from herald.store import inbox
@@ -18,9 +20,25 @@ from herald.store.queries import Store
 _ERROR_CODES = {401: "bad_signature", 404: "unknown_provider", 422: "invalid_body"}
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("herald")
+
+
 def create_app(store: Store) -> FastAPI:
     """The HTTP application over `store`."""
-    app = FastAPI(title="Herald", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Herald",
+        version=_version(),
+        description="Herald's REST API: Altur's campaign endpoints under /api/v1.0, and Herald's own.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.store = store
+    errors.install(app)
+    app.include_router(v1.router())
+    app.add_middleware(BodyLimit)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -277,13 +277,25 @@ class CampaignConfig(_Model):
         return ZoneInfo(self.timezone)
 
 
+def _problems(error: ValidationError, what: str) -> ConfigError:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or what
+        problems.append(f"{where}: {item['msg']}")
+    return ConfigError(f"invalid {what}: " + "; ".join(problems))
+
+
 def parse_campaign(data: Any) -> CampaignConfig:
     """Validate a campaign definition (a dict from YAML or JSON); raise ConfigError naming every problem."""
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            where = ".".join(str(part) for part in item["loc"]) or "campaign"
-            problems.append(f"{where}: {item['msg']}")
-        raise ConfigError("invalid campaign: " + "; ".join(problems)) from None
+        raise _problems(error, "campaign") from None
+
+
+def parse_agent(data: Any) -> AgentConfig:
+    """Validate an agent definition (a campaign's `agent:` block); raise ConfigError naming every problem."""
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as error:
+        raise _problems(error, "agent") from None

@@ -46,11 +46,18 @@ def change_status(tx: Tx, campaign: Campaign, target: CampaignStatus, now: datet
     tx.update_campaign(campaign.id, campaign.status, campaign.cycle_iteration, **columns)
 
 
+def default_business_id(tx: Tx, now: datetime, ids: IdFactory | None = None) -> int:
+    """The business of campaign files and the command line, created with its ready agent on first use."""
+    from herald.store.tenancy import ensure_business
+
+    business, _created = ensure_business(tx, DEFAULT_BUSINESS, now, ids or IdFactory())
+    return business.id
+
+
 def create_campaign(store: Store, config: CampaignConfig, now: datetime, ids: IdFactory) -> int:
     """Store a new campaign for the default business; returns its id."""
     with store.tx() as tx:
-        business_id = tx.ensure_business(DEFAULT_BUSINESS, ids.uuid(), now)
-        return tx.create_campaign(business_id, config, now)
+        return tx.create_campaign(default_business_id(tx, now, ids), config, now)
 
 
 def add_contacts(store: Store, campaign_id: int, contacts: Iterable[NewContact], now: datetime) -> tuple[int, int]:

@@ -252,7 +252,9 @@ def _campaign(row: Sequence[Any], config: Callable[[Any], CampaignConfig] = _con
         cycle_iteration=row[10],
         cycle_last_iteration_at=row[11],
         next_cycle_at=row[12],
-        business_public_id=row[13],
+        agent_id=row[13],
+        integration_id=row[14],
+        business_public_id=row[15],
     )
 
 

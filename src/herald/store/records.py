@@ -29,6 +29,9 @@ class Campaign:
     cycle_iteration: int
     cycle_last_iteration_at: datetime | None
     next_cycle_at: datetime | None
+    # The agent and integration (table ids) of a campaign created through the API; None for campaign files.
+    agent_id: int | None = None
+    integration_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

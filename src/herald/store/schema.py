@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -60,7 +61,48 @@ businesses = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("public_id", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# API keys: only a SHA-256 of the key is kept (keys are 256 random bits, so a slow hash would add nothing); the
+# prefix is what listings show so that a user can tell keys apart.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("business_id", ForeignKey("businesses.id"), nullable=False, index=True),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("label", String(255), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+# An agent of a business (Altur's agent, by its UUID `public_id`): the AgentConfig that campaigns created through the
+# API copy (tags, extractable fields, conversion rule, follow-ups).
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("business_id", ForeignKey("businesses.id"), nullable=False, index=True),
     Column("name", String(255), nullable=False),
+    Column("config", JSON, nullable=False, default=dict),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A channel of an agent through a provider (`iph_…` phone, `iwa_…` WhatsApp); credentials in `options` are env
+# references (`env:NAME`), never the secrets themselves.
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(40), nullable=False, unique=True),
+    Column("agent_id", ForeignKey("agents.id"), nullable=False, index=True),
+    Column("integration_type", String(16), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("options", JSON, nullable=False, default=dict),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -80,6 +122,9 @@ campaigns = Table(
     Column("cycle_iteration", Integer, nullable=False, default=1),
     Column("cycle_last_iteration_at", UTCDateTime),
     Column("next_cycle_at", UTCDateTime),
+    # Set for campaigns created through the API; campaign files embed agent and provider in `config` instead.
+    Column("agent_id", ForeignKey("agents.id")),
+    Column("integration_id", ForeignKey("integrations.id")),
 )
 
 contacts = Table(
@@ -291,4 +336,88 @@ campaign_log = Table(
     Column("kind", String(32), nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("data", JSON, nullable=False, default=dict),
+)
+
+# A campaign's own do-not-call list, beside the business-wide `suppressions`.
+campaign_suppressions = Table(
+    "campaign_suppressions",
+    metadata,
+    Column("campaign_id", ForeignKey("campaigns.id"), primary_key=True),
+    Column("contact", String(32), primary_key=True),
+    Column("opted_out_at", UTCDateTime, nullable=False),
+    Column("source", String(64), nullable=False, default=""),
+)
+
+# The first answer to each `Idempotency-Key` of a business, replayed for 24 hours. `status_code` is NULL while the
+# first request is still being answered, so that a concurrent replay waits or is refused instead of acting twice.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("business_id", ForeignKey("businesses.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer),
+    Column("response", Text),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Per API key rate limiting shared by every `herald serve` process (GCRA): `tat` is the key's theoretical arrival
+# time in seconds since the epoch.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("api_key_id", ForeignKey("api_keys.id"), primary_key=True),
+    Column("tat", Float, nullable=False),
+)
+
+# Where a business wants its outgoing webhooks (SPEC §10). The secret is needed to sign, so it is kept as given.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(36), nullable=False, unique=True),
+    Column("business_id", ForeignKey("businesses.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", JSON, nullable=False, default=list),
+    Column("filters", JSON, nullable=False, default=dict),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+)
+
+# The outbox: one row per event per endpoint, written in the transaction that made the event; `body` is the exact
+# bytes signed and sent on every attempt.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("endpoint_id", ForeignKey("webhook_endpoints.id"), nullable=False, index=True),
+    Column("event_type", String(48), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("worker_id", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    UniqueConstraint("endpoint_id", "event_id"),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# Every attempt to deliver, kept for `herald webhooks deliveries` and the console.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("delivery_id", ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text, nullable=False, default=""),
+    Column("duration_ms", Integer, nullable=False, default=0),
 )

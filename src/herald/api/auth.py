@@ -1,0 +1,60 @@
+"""Who is calling: `Authorization: api-key KEY` resolved to a business, once per request.
+
+Every route of the REST API depends on `caller`; every query a route makes is scoped to `Caller.business_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from herald.api.errors import Unauthorized
+from herald.store.queries import Store
+from herald.store.tenancy import key_owner
+
+_SCHEME = "api-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The business (and key) a request speaks for."""
+
+    business_id: int
+    business_public_id: str
+    key_id: int
+
+
+def store_of(request: Request) -> Store:
+    """The store of the application serving `request`."""
+    store: Store = request.app.state.store
+    return store
+
+
+def _key(header: str | None) -> str:
+    if not header:
+        raise Unauthorized("missing Authorization header; send `Authorization: api-key YOUR_KEY`")
+    scheme, _, key = header.strip().partition(" ")
+    if scheme.lower() != _SCHEME or not key.strip():
+        raise Unauthorized("malformed Authorization header; send `Authorization: api-key YOUR_KEY`")
+    return key.strip()
+
+
+def caller(request: Request) -> Caller:
+    """The business of the request's API key; Unauthorized (401) for a missing, malformed, unknown or revoked key."""
+    cached: Caller | None = getattr(request.state, "caller", None)
+    if cached is not None:
+        return cached
+    key = _key(request.headers.get("authorization"))
+    with store_of(request).read() as tx:
+        owner = key_owner(tx, key)
+    if owner is None:
+        raise Unauthorized("invalid or revoked API key")
+    found = Caller(owner.business_id, owner.business_public_id, owner.key_id)
+    request.state.caller = found
+    return found
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+StoreDep = Annotated[Store, Depends(store_of)]

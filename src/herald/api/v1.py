@@ -1,0 +1,16 @@
+"""The REST API under `/api/v1.0`: the reference's campaign endpoints and Herald's own, one router per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from herald.api import agents
+
+PREFIX = "/api/v1.0"
+
+
+def router() -> APIRouter:
+    """Every REST route, mounted under `PREFIX`."""
+    api = APIRouter(prefix=PREFIX)
+    api.include_router(agents.router)
+    return api
