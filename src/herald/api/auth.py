@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from herald.api.errors import Unauthorized
-from herald.store.queries import Store
+from herald.api.errors import Unauthorized, not_found
+from herald.store.queries import NotFound, Store, Tx
+from herald.store.records import Campaign
 from herald.store.tenancy import key_owner
 
 _SCHEME = "api-key"
@@ -58,3 +59,14 @@ def caller(request: Request) -> Caller:
 
 CallerDep = Annotated[Caller, Depends(caller)]
 StoreDep = Annotated[Store, Depends(store_of)]
+
+
+def owned_campaign(tx: Tx, caller: Caller, campaign_id: int) -> Campaign:
+    """The caller's campaign `campaign_id`; a 404 when it does not exist or belongs to another business."""
+    try:
+        campaign = tx.campaign(campaign_id)
+    except NotFound:
+        raise not_found("campaign") from None
+    if campaign.business_id != caller.business_id:
+        raise not_found("campaign")
+    return campaign
