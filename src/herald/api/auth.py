@@ -5,12 +5,15 @@ Every route of the REST API depends on `caller`; every query a route makes is sc
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from herald.api.errors import Unauthorized, not_found
+from herald.api.errors import ApiError, Unauthorized, not_found
+from herald.api.ratelimit import RateLimit, take
 from herald.store.queries import NotFound, Store, Tx
 from herald.store.records import Campaign
 from herald.store.tenancy import key_owner
@@ -48,10 +51,23 @@ def caller(request: Request) -> Caller:
     if cached is not None:
         return cached
     key = _key(request.headers.get("authorization"))
-    with store_of(request).read() as tx:
+    limit: RateLimit | None = request.app.state.rate_limit
+    store = store_of(request)
+    with store.read() as tx:
         owner = key_owner(tx, key)
     if owner is None:
         raise Unauthorized("invalid or revoked API key")
+    if limit is not None:
+        with store.tx() as tx:
+            wait = take(tx, owner.key_id, time.time(), limit)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "RATE_LIMITED",
+                f"more than {limit.rate:g} requests a second with this key; retry after {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
     found = Caller(owner.business_id, owner.business_public_id, owner.key_id)
     request.state.caller = found
     return found
