@@ -72,7 +72,8 @@ def test_another_business_and_bad_requests_get_the_error_envelope(api: Api, phon
         assert theirs.status_code == 404 and theirs.json()["error"] == "NOT_FOUND"
         missing = api.client.get(f"{BASE}/campaigns/999999/{path}", headers=api.acme.headers)
         assert missing.status_code == 404 and missing.json() == theirs.json()
-    for bad in ("exports/nope", "exports/calls?format=xlsx", "exports/calls?layout=1999", "exports/sendout"):
+    assert api.client.get(f"{BASE}/campaigns/{phone}/exports/sendout", headers=api.acme.headers).status_code == 404
+    for bad in ("exports/nope", "exports/calls?format=xlsx", "exports/calls?layout=1999"):
         response = api.client.get(f"{BASE}/campaigns/{phone}/{bad}", headers=api.acme.headers)
         assert response.status_code == 400, (bad, response.text)
         assert response.json()["error"] == "INVALID_REQUEST"
@@ -102,4 +103,4 @@ def test_a_whatsapp_campaign_has_its_sendout_export(api: Api, tmp_path: Path) ->
     assert response.content == (tmp_path / "sendout.csv").read_bytes()
     assert response.text.count("\r\n") > 10  # the header and at least one row per contact
     calls = api.client.get(f"{BASE}/campaigns/{campaign_id}/exports/calls", headers=api.acme.headers)
-    assert calls.status_code == 400
+    assert calls.status_code == 404 and "no calls export" in calls.json()["message"]

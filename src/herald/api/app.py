@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from herald.api import errors, ratelimit, v1
+from herald.api import errors, openapi, ratelimit, v1
 from herald.api.idempotency import Idempotency
 from herald.api.limits import BodyLimit
 from herald.api.ratelimit import RateLimit
@@ -41,6 +41,7 @@ def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] |
     app.state.store = store
     app.state.rate_limit = ratelimit.from_environment() if rate_limit == "environment" else rate_limit
     errors.install(app)
+    openapi.install(app)
     app.include_router(v1.router())
     # The last added runs first: the body cap applies before an idempotent request's body is read and kept.
     app.add_middleware(Idempotency, store=store, prefix=v1.PREFIX)

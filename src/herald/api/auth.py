@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 
 from herald.api.errors import ApiError, Unauthorized, not_found
 from herald.api.ratelimit import RateLimit, take
@@ -45,12 +46,21 @@ def _key(header: str | None) -> str:
     return key.strip()
 
 
-def caller(request: Request) -> Caller:
+#: Declares the scheme in Herald's /openapi.json, as the reference declares `apiKeyAuth`; `caller` reads the header.
+api_key_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="apiKeyAuth",
+    description="`api-key YOUR_KEY` (create one with `herald keys create --business NAME`).",
+    auto_error=False,
+)
+
+
+def caller(request: Request, authorization: Annotated[str | None, Security(api_key_header)] = None) -> Caller:
     """The business of the request's API key; Unauthorized (401) for a missing, malformed, unknown or revoked key."""
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None:
         return cached
-    key = _key(request.headers.get("authorization"))
+    key = _key(authorization)
     limit: RateLimit | None = request.app.state.rate_limit
     store = store_of(request)
     with store.read() as tx:

@@ -44,8 +44,10 @@ def _csv_stream(store: Store, campaign_id: int, kind: ExportKind, layout: Any, g
             "description": "The export file (CSV, or Parquet with ?format=parquet)",
             "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
         },
-        400: {"model": ApiErrorBody, "description": "The campaign's channel has no such export"},
-        **_NOT_FOUND,
+        404: {
+            "model": ApiErrorBody,
+            "description": "No such campaign in your business, or no such export for its channel",
+        },
     },
 )
 def get_export(
@@ -63,7 +65,7 @@ def get_export(
     with store.read() as tx:
         campaign = owned_campaign(tx, caller, campaign_id)
     if kind not in available(campaign):
-        raise ApiError(400, "INVALID_REQUEST", f"a {campaign.channel} campaign has no {kind} export")
+        raise ApiError(404, "NOT_FOUND", f"a {campaign.channel} campaign has no {kind} export")
     name = f"campaign-{campaign_id}-{kind.value}"
     if format == "parquet":
         handle, path = tempfile.mkstemp(prefix=f"herald-{name}-", suffix=".parquet")
