@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from herald.api import agents
+from herald.api import agents, calls, campaigns, contacts
 
 PREFIX = "/api/v1.0"
 
@@ -13,4 +13,8 @@ def router() -> APIRouter:
     """Every REST route, mounted under `PREFIX`."""
     api = APIRouter(prefix=PREFIX)
     api.include_router(agents.router)
+    # Contacts and calls before campaigns: `/campaigns/{id}/contacts` must not be read as the action `contacts`.
+    api.include_router(contacts.router)
+    api.include_router(calls.router)
+    api.include_router(campaigns.router)
     return api
