@@ -13,10 +13,9 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from herald.api.errors import ApiError, Unauthorized, not_found
+from herald.api.errors import ApiError, Unauthorized
 from herald.api.ratelimit import RateLimit, take
-from herald.store.queries import NotFound, Store, Tx
-from herald.store.records import Campaign
+from herald.store.queries import Store
 from herald.store.tenancy import key_owner
 
 _SCHEME = "api-key"
@@ -70,7 +69,7 @@ def caller(request: Request, authorization: Annotated[str | None, Security(api_k
     if limit is not None:
         with store.tx() as tx:
             wait = take(tx, owner.key_id, time.time(), limit)
-        if wait > 0:
+        if wait is not None:
             seconds = max(1, math.ceil(wait))
             raise ApiError(
                 429,
@@ -85,14 +84,3 @@ def caller(request: Request, authorization: Annotated[str | None, Security(api_k
 
 CallerDep = Annotated[Caller, Depends(caller)]
 StoreDep = Annotated[Store, Depends(store_of)]
-
-
-def owned_campaign(tx: Tx, caller: Caller, campaign_id: int) -> Campaign:
-    """The caller's campaign `campaign_id`; a 404 when it does not exist or belongs to another business."""
-    try:
-        campaign = tx.campaign(campaign_id)
-    except NotFound:
-        raise not_found("campaign") from None
-    if campaign.business_id != caller.business_id:
-        raise not_found("campaign")
-    return campaign

@@ -7,14 +7,15 @@ import tempfile
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from herald.analytics.campaign import analyze_campaign
-from herald.api.auth import CallerDep, StoreDep, owned_campaign
+from herald.api.auth import CallerDep, StoreDep
+from herald.api.campaign_views import RowId, campaign_of
 from herald.api.errors import ApiError
-from herald.api.models import AUTH_RESPONSES, MAX_ID, ApiErrorBody, Strict
+from herald.api.models import AUTH_RESPONSES, ApiErrorBody, Strict
 from herald.exports.formats import available, export, header, rows
 from herald.exports.kinds import ExportKind
 from herald.exports.writer import csv_chunks
@@ -22,7 +23,6 @@ from herald.store.queries import Store
 
 router = APIRouter(tags=["herald: results"], responses=AUTH_RESPONSES)
 
-CampaignId = Annotated[int, Path(ge=1, le=MAX_ID, description="The campaign's id")]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ApiErrorBody, "description": "No such campaign in your business"}
 }
@@ -51,7 +51,7 @@ def _csv_stream(store: Store, campaign_id: int, kind: ExportKind, layout: Any, g
     },
 )
 def get_export(
-    campaign_id: CampaignId,
+    campaign_id: RowId,
     kind: ExportKind,
     caller: CallerDep,
     store: StoreDep,
@@ -63,7 +63,7 @@ def get_export(
 ) -> Any:
     """One export of the campaign, byte for byte what `herald export` writes, streamed as it is read."""
     with store.read() as tx:
-        campaign = owned_campaign(tx, caller, campaign_id)
+        campaign = campaign_of(tx, caller.business_id, campaign_id)
     if kind not in available(campaign):
         raise ApiError(404, "NOT_FOUND", f"a {campaign.channel} campaign has no {kind} export")
     name = f"campaign-{campaign_id}-{kind.value}"
@@ -97,8 +97,8 @@ class AnalyticsResponse(Strict):
 
 
 @router.get("/campaigns/{campaign_id}/analytics", response_model=AnalyticsResponse, responses=_NOT_FOUND)
-def get_analytics(campaign_id: CampaignId, caller: CallerDep, store: StoreDep) -> AnalyticsResponse:
+def get_analytics(campaign_id: RowId, caller: CallerDep, store: StoreDep) -> AnalyticsResponse:
     """Status counts, reach, conversion, cost audit by answered_by, sendout funnel: the numbers of `herald analyze`."""
     with store.read() as tx:
-        owned_campaign(tx, caller, campaign_id)
+        campaign_of(tx, caller.business_id, campaign_id)
     return AnalyticsResponse(success=True, campaign_id=campaign_id, exports=analyze_campaign(store, campaign_id))

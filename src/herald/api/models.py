@@ -36,7 +36,3 @@ AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": AuthErrorBody, "description": "Missing, malformed or revoked API key"},
     429: {"model": ApiErrorBody, "description": "Too many requests for this key; see Retry-After"},
 }
-
-
-#: Campaign ids are 32-bit integers in every database: a larger one is a 400, never a driver overflow (a 500).
-MAX_ID = 2**31 - 1

@@ -18,6 +18,7 @@ from herald.store import schema as t
 from herald.store.queries import Tx, _insert
 
 DEFAULT_RATE = 12.0
+_SMALLEST_WAIT = 0.001
 _r = t.rate_limits.c
 
 
@@ -58,8 +59,8 @@ def from_environment() -> RateLimit | None:
     return RateLimit(rate, burst)
 
 
-def take(tx: Tx, api_key_id: int, now: float, limit: RateLimit) -> float:
-    """Count one request of the key at `now` (seconds since the epoch): 0.0 if allowed, else the seconds to wait."""
+def take(tx: Tx, api_key_id: int, now: float, limit: RateLimit) -> float | None:
+    """Count one request of the key at `now` (seconds since the epoch): None if allowed, else the seconds to wait."""
     later = case((_r.tat > now, _r.tat), else_=now)
     statement = (
         _insert(tx.connection, t.rate_limits)
@@ -72,6 +73,7 @@ def take(tx: Tx, api_key_id: int, now: float, limit: RateLimit) -> float:
         .returning(_r.tat)
     )
     if tx.connection.execute(statement).first() is not None:
-        return 0.0
+        return None
     tat = tx.connection.execute(select(_r.tat).where(_r.api_key_id == api_key_id)).scalar_one()
-    return max(float(tat) - limit.tolerance - now, 0.0)
+    # Refused by the database's arithmetic; the wait computed here may round to nothing, and must not.
+    return max(float(tat) - limit.tolerance - now, _SMALLEST_WAIT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from herald.api import agents, exports
+from herald.api import agents, calls, campaigns, contacts, exports
 
 PREFIX = "/api/v1.0"
 
@@ -14,4 +14,8 @@ def router() -> APIRouter:
     api = APIRouter(prefix=PREFIX)
     api.include_router(agents.router)
     api.include_router(exports.router)
+    # Contacts and calls before campaigns: `/campaigns/{id}/contacts` must not be read as the action `contacts`.
+    api.include_router(contacts.router)
+    api.include_router(calls.router)
+    api.include_router(campaigns.router)
     return api
