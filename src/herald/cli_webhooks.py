@@ -137,7 +137,6 @@ def webhooks_deliveries(
             {
                 "id": row.id,
                 "event": row.event_type,
-                "event_id": row.event_id,
                 "endpoint": row.endpoint,
                 "status": row.status,
                 "attempts": row.attempts,
@@ -145,5 +144,5 @@ def webhooks_deliveries(
                 "last": "" if last is None else (last["status_code"] or last["error"][:40]),
             }
         )
-    columns = ("id", "event", "event_id", "endpoint", "status", "attempts", "next_attempt_at", "last")
+    columns = ("id", "event", "endpoint", "status", "attempts", "next_attempt_at", "last")
     print_table(table, columns, left_out=total - len(rows), kind="deliveries")

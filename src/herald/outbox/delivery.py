@@ -43,9 +43,9 @@ Send = Callable[[str, bytes, dict[str, str]], Response]
 
 
 class HttpSender:
-    """POSTs with httpx: 5 s timeout, no redirects followed (a 3xx is not a receipt)."""
+    """POSTs with httpx: 5 s timeout (None: wait for ever), no redirects followed (a 3xx is not a receipt)."""
 
-    def __init__(self, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(self, timeout: float | None = TIMEOUT_SECONDS) -> None:
         self._client = httpx.Client(timeout=timeout, follow_redirects=False)
 
     def __call__(self, url: str, body: bytes, headers: dict[str, str]) -> Response:
