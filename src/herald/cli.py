@@ -24,6 +24,7 @@ from herald.cli_support import open_store as _store
 from herald.cli_support import print_json as _print_json
 from herald.cli_support import print_table as _table
 from herald.cli_tenancy import register as register_tenancy
+from herald.cli_webhooks import register as register_webhooks
 from herald.console import plain_console, styled
 from herald.domain.statuses import Channel
 from herald.exports.kinds import ExportKind
@@ -56,6 +57,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
 register_tenancy(app)
+register_webhooks(app)
 
 
 def _version(value: bool) -> None:

@@ -16,6 +16,7 @@ from herald.domain.campaign import AgentConfig, CampaignConfig
 from herald.domain.statuses import CampaignStatus
 from herald.ids import IdFactory
 from herald.imports import ContactRow, ImportResult, PhoneNormalizer, read_contacts, region_for_timezone
+from herald.outbox import hooks as outbox
 from herald.store.queries import NewContact, Store, Tx
 from herald.store.records import Campaign
 
@@ -43,6 +44,7 @@ def change_status(tx: Tx, campaign: Campaign, target: CampaignStatus, now: datet
             {"previous_status": campaign.status.value, "new_status": target.value},
             now,
         )
+        outbox.status_changed(tx, campaign, target, now)
     tx.update_campaign(campaign.id, campaign.status, campaign.cycle_iteration, **columns)
 
 
