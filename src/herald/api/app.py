@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from herald.api import errors, v1
+from herald.api import errors, ops, v1
 from herald.api.limits import BodyLimit
 from herald.api.webhooks import receive
 from herald.providers.base import WebhookError
@@ -39,6 +39,7 @@ def create_app(store: Store) -> FastAPI:
     errors.install(app)
     app.include_router(v1.router())
     app.add_middleware(BodyLimit)
+    ops.install(app)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
