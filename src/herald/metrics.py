@@ -278,7 +278,7 @@ def process_metrics(store: Store) -> ProcessMetrics:
     """A registry with the database collector and this process's request histogram (its own, not the global one, so
     that several applications in one process, as in tests, do not collide)."""
     # `_created` series (when each series began) only double the output: Prometheus does not need them.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(store))
     latency = Histogram(
