@@ -78,6 +78,25 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(ops.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (`/api/v1.0/campaigns/{campaign_id}`), or UNMATCHED.
+
+    FastAPI leaves the route as declared in its router (`/campaigns/{campaign_id}`) in the scope, without the prefix
+    of `include_router`; the prefix is the part of the path before the one the route's pattern matches.
+    """
+    route: Any = scope.get("route")
+    path_format = getattr(route, "path_format", None)
+    if not path_format:
+        return UNMATCHED
+    pattern = getattr(route, "path_regex", None)
+    path = str(scope.get("path", ""))
+    if pattern is not None:
+        for index, char in enumerate(path):
+            if char == "/" and pattern.fullmatch(path[index:]):
+                return path[:index] + str(path_format)
+    return str(path_format)
+
+
 class AccessLog:
     """ASGI middleware: one access log line and one latency observation per HTTP request, by route template."""
 
@@ -104,8 +123,7 @@ class AccessLog:
             self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route: Any = scope.get("route")
-        template = str(getattr(route, "path", None) or UNMATCHED)
+        template = route_template(scope)
         method = str(scope.get("method", ""))
         self.metrics.observe(method, template, status, seconds)
         caller = (scope.get("state") or {}).get("caller")
