@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.cli_ops import register as register_ops
 from herald.cli_support import err
 from herald.cli_support import fail as _fail
 from herald.cli_support import now as _now
@@ -58,6 +59,7 @@ app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
 register_tenancy(app)
 register_webhooks(app)
+register_ops(app)
 
 
 def _version(value: bool) -> None:
@@ -1022,25 +1024,22 @@ def worker(
     limits hold across all of them, and the claims of a worker that dies are taken back by the others within 30 s.
     Runs until SIGTERM or Ctrl-C (it then finishes its round and exits 0); it never exits because it is idle.
     """
-    import logging
-
     from herald.engine.worker import Worker, describe
+    from herald.engine.worker import log as worker_log
+    from herald.logs import for_process
 
     _freeze_gc()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     with _store() as store:
+        for_process(store)
         live = Worker(store, poll_seconds=poll, campaign_ids=campaign)
         _stop_on_signals(live.stop)
         live.register()
-        err.print(f"worker {live.worker_id} started (pid {os.getpid()}); Ctrl-C or SIGTERM stops it", markup=False)
+        worker_log.info("worker %s started (pid %s); Ctrl-C or SIGTERM stops it", live.worker_id, os.getpid())
         stats = live.run()
     if json_output:
         _print_json(describe(stats))
     else:
-        err.print(
-            f"worker stopped: {stats.claimed} attempts claimed, {stats.events_applied} events applied", markup=False
-        )
+        worker_log.info("worker stopped: %s attempts claimed, %s events applied", stats.claimed, stats.events_applied)
 
 
 @app.command()
@@ -1062,10 +1061,11 @@ def serve(
 
     from herald.api.ratelimit import from_environment
     from herald.database import selected_url
+    from herald.logs import for_process
 
     # Checked here, with a clear message, rather than in each HTTP process.
-    with _store():
-        pass
+    with _store() as store:
+        log_config = for_process(store)
     try:
         from_environment()
     except ValueError as error:
@@ -1082,6 +1082,7 @@ def serve(
         port=port,
         workers=processes,
         log_level="info",
+        log_config=log_config,
         access_log=False,
     )
 

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from herald.api import errors, openapi, ratelimit, v1
+from herald.api import errors, openapi, ops, ratelimit, v1
 from herald.api.idempotency import Idempotency
 from herald.api.limits import BodyLimit
 from herald.api.ratelimit import RateLimit
@@ -46,6 +46,7 @@ def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] |
     # The last added runs first: the body cap applies before an idempotent request's body is read and kept.
     app.add_middleware(Idempotency, store=store, prefix=v1.PREFIX)
     app.add_middleware(BodyLimit)
+    ops.install(app)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
