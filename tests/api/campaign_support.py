@@ -85,3 +85,11 @@ def contact_ids(api: Api, campaign_id: int) -> list[int]:
 def numbers(count: int, start: int = 0) -> list[str]:
     """Valid Mexico City numbers in E.164."""
     return [f"+5255{start + i:08d}" for i in range(count)]
+
+
+def drf_fields(response: Any) -> dict[str, list[str]]:
+    """A 400 in Django REST framework's shape (the reference's `DRFBadRequestError`): each field with its messages."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body and all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in body.values()), body
+    return dict(body)

@@ -46,7 +46,7 @@ def test_campaign_calls_pages_and_filters(api: Api) -> None:
     first = pages[0]["calls"][0]
     assert first["contact"]["phone_number"] == numbers(1)[0] and first["billed_duration"] == 42
     assert (
-        first["recording_url"] == f"/api/v1.0/call/{ids[0]}/recording" and pages[0]["calls"][1]["recording_url"] is None
+        first["recording_url"] == f"/api/v1.0/call/{ids[0]}/recording" and "recording_url" not in pages[0]["calls"][1]
     )
     human = api.client.get(url, headers=api.acme.headers, params={"answeredBy": "human"}).json()
     assert [c["id"] for c in human["calls"]] == [ids[0], ids[3]] and human["total_count"] == 2

@@ -9,7 +9,7 @@ import pytest
 from herald.domain import lifecycle
 from herald.domain.statuses import CampaignStatus
 
-from .campaign_support import add, create, integrations, numbers, set_status
+from .campaign_support import add, create, drf_fields, integrations, numbers, set_status
 from .conftest import BASE, Api
 
 
@@ -94,14 +94,12 @@ def test_list_pages_with_cursors_both_ways_and_counts_everything(api: Api) -> No
     assert exact["pagination"] == {
         "has_next": False,
         "has_previous": False,
-        "next_cursor": None,
-        "previous_cursor": None,
     }
     first = _page(api, pageSize=2)
     second = _page(api, pageSize=2, cursor=first["pagination"]["next_cursor"])
     last = _page(api, pageSize=2, cursor=second["pagination"]["next_cursor"])
     assert [c["id"] for p in (first, second, last) for c in p["campaigns"]] == newest_first
-    assert (last["pagination"]["has_next"], last["pagination"]["next_cursor"]) == (False, None)
+    assert last["pagination"]["has_next"] is False and "next_cursor" not in last["pagination"]
     assert second["pagination"]["has_previous"] and not first["pagination"]["has_previous"]
     back = _page(api, pageSize=2, cursor=last["pagination"]["previous_cursor"])
     assert back["campaigns"] == second["campaigns"] and back["pagination"]["has_previous"]
@@ -125,7 +123,7 @@ def test_list_pages_with_cursors_both_ways_and_counts_everything(api: Api) -> No
 )
 def test_bad_list_parameters_are_400s(api: Api, params: dict[str, Any]) -> None:
     response = api.client.get(f"{BASE}/campaigns", headers=api.acme.headers, params=params)
-    assert (response.status_code, response.json()["error"]) == (400, "INVALID_REQUEST"), response.text
+    assert drf_fields(response)  # a 400 of GET /campaigns is in DRF's shape, as in the reference
 
 
 def test_list_filters(api: Api) -> None:

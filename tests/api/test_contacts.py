@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from herald.engine.clock import RealClock
 
-from .campaign_support import add, add_call, contact_ids, create, numbers, set_status
+from .campaign_support import add, add_call, contact_ids, create, drf_fields, numbers, set_status
 from .conftest import BASE, Api
 
 
@@ -26,7 +26,7 @@ def test_a_batch_reports_every_item_and_makes_the_campaign_ready(api: Api) -> No
     assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
     assert [r["status"] for r in results] == ["created", "skipped_duplicate", "failed", "failed", "created"]
     assert results[0]["contact"] == "+525512345678" and results[1]["id"] == results[0]["id"]
-    assert [r["error"] for r in results] == [None, None, "INVALID_PHONE_NUMBER", "MISSING_CONTACT", None]
+    assert [r.get("error") for r in results] == [None, None, "INVALID_PHONE_NUMBER", "MISSING_CONTACT", None]
     detail = api.client.get(f"{BASE}/campaigns/{campaign['id']}", headers=api.acme.headers).json()["campaign"]
     assert detail["status"] == "ready" and detail["analytics"]["contacts"] == 2
 
@@ -45,7 +45,7 @@ def test_update_overwrites_and_suppressed_numbers_fail(api: Api) -> None:
     }
     response = api.client.post(f"{BASE}/campaigns/{campaign['id']}/contacts", headers=api.acme.headers, json=body)
     results = response.json()["results"]
-    assert [(r["status"], r["error"]) for r in results] == [("updated", None), ("failed", "SUPPRESSED")]
+    assert [(r["status"], r.get("error")) for r in results] == [("updated", None), ("failed", "SUPPRESSED")]
     contact = api.client.get(
         f"{BASE}/campaigns/{campaign['id']}/contacts/{results[0]['id']}", headers=api.acme.headers
     ).json()["contact"]
@@ -84,8 +84,8 @@ def test_every_item_of_any_batch_is_accounted_for(api: Api, items: list[str | No
     assert [r["index"] for r in body["results"]] == list(range(len(items)))
     for status, count in summary.items():
         assert count == sum(1 for r in body["results"] if r["status"] == status)
-    assert all((r["error"] is None) == (r["status"] != "failed") for r in body["results"])
-    assert all((r["id"] is None) == (r["status"] == "failed") for r in body["results"])
+    assert all(("error" not in r) == (r["status"] != "failed") for r in body["results"])
+    assert all(("id" not in r) == (r["status"] == "failed") for r in body["results"])
     listed = api.client.get(f"{BASE}/campaigns/{campaign['id']}/contacts", headers=api.acme.headers).json()
     assert listed["total_count"] == 1 + summary["created"]
 
@@ -101,8 +101,8 @@ def test_contacts_pages(api: Api) -> None:
         api.client.get(url, headers=api.acme.headers, params={"pageSize": 3, "pageIndex": i}).json() for i in range(4)
     ]
     assert [c["id"] for p in pages for c in p["contacts"]] == ids
-    assert [p["pagination"]["next_page"] for p in pages] == [1, 2, None, None]
-    assert [p["pagination"]["previous_page"] for p in pages] == [None, 0, 1, 2]
+    assert [p["pagination"].get("next_page") for p in pages] == [1, 2, None, None]
+    assert [p["pagination"].get("previous_page") for p in pages] == [None, 0, 1, 2]
     assert all(p["total_count"] == 7 for p in pages) and pages[3]["contacts"] == []
     exact = api.client.get(url, headers=api.acme.headers, params={"pageSize": 7}).json()
     assert len(exact["contacts"]) == 7 and not exact["pagination"]["has_next"]
@@ -152,7 +152,7 @@ def test_batch_limits_are_400s(api: Api) -> None:
         {},
     ):
         response = api.client.post(url, headers=api.acme.headers, json=body)
-        assert (response.status_code, response.json()["error"]) == (400, "INVALID_REQUEST")
+        assert drf_fields(response)  # the reference answers this route's 400s in DRF's shape
     assert contact_ids(api, campaign["id"]) == []
 
 

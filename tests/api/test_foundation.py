@@ -112,3 +112,26 @@ def test_unknown_routes_and_methods_answer_in_the_error_envelope(api: Api) -> No
     assert missing.status_code == 404 and missing.json()["error"] == "NOT_FOUND"
     wrong = api.client.delete(f"{BASE}/agents", headers=api.acme.headers)
     assert wrong.status_code == 405 and wrong.json()["error"] == "METHOD_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "drf"),
+    [
+        ("GET", "/campaigns?pageSize=abc", True),
+        ("POST", "/campaigns/1/contacts", True),
+        ("GET", "/campaigns/1/contacts?pageSize=0", True),
+        ("GET", "/campaigns/1/calls?pageIndex=x", True),
+        ("POST", "/campaigns", False),
+        ("PATCH", "/campaigns/1", False),
+        ("POST", "/agents", False),
+    ],
+)
+def test_400s_take_the_shape_the_reference_gives_each_route(api: Api, method: str, path: str, drf: bool) -> None:
+    headers = {**api.acme.headers, "Content-Type": "application/json"}
+    response = api.client.request(method, f"{BASE}{path}", headers=headers, content=b"{not json")
+    assert response.status_code == 400, response.text
+    body = response.json()
+    if drf:  # Django REST framework's {field: [messages]} (the reference's DRFBadRequestError)
+        assert body and all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in body.values())
+    else:
+        assert body["success"] is False and body["error"] == "INVALID_REQUEST"

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from herald.demo import simulate_campaign
 from herald.domain.statuses import Channel
+from herald.store import schema as t
 from herald.store.queries import Store
 
 from .processes import HANG_GUARD_SECONDS, Processes, serve, stop
@@ -47,12 +49,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
     processes = Processes(tmp_path, url)
     store = Store.open(url)
     campaign_id, *_ = simulate_campaign(store, Channel.PHONE_CALL, 20, seed=5)
-    store.close()
     made = processes.run("keys", "create", "--business", "default", "--json")
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)["key"]
+    store.close()
     server, base = serve(processes, HERALD_RATE_LIMIT="off")
-    ids = {"campaign_id": str(campaign_id), "id": str(campaign_id)}
+    with store.read() as tx:
+        contact_id = tx.connection.execute(
+            select(t.contacts.c.id).where(t.contacts.c.campaign_id == campaign_id).order_by(t.contacts.c.id)
+        ).scalar()
+    ids = {"campaign_id": str(campaign_id), "id": str(campaign_id), "contact_id": str(contact_id)}
     yield Served(base, key, ids)
     stop([server])
     processes.stop_all()
@@ -91,4 +97,23 @@ def test_heralds_own_openapi_passes_every_check(served: Served, tmp_path: Path) 
         "--exclude-path-regex", "^/webhooks/",
         cwd=tmp_path,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-2000:]
+
+
+def test_the_reference_campaign_operations_find_no_5xx_and_no_response_outside_its_schema(
+    served: Served, tmp_path: Path
+) -> None:
+    if not REFERENCE.exists():
+        pytest.skip(f"the reference OpenAPI document is not at {REFERENCE}")
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_config(served.ids))
+    result = _run(
+        "--config-file", str(config), "run", str(REFERENCE),
+        "--url", f"{served.base}/api/v1.0",
+        "--phases", "examples,fuzzing", "--checks", "not_a_server_error,response_schema_conformance",
+        "-H", f"Authorization: api-key {served.key}",
+        "--include-path-regex", "^/campaigns",
+        "--max-examples", "30", "--seed", "1", "--workers", "1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-2000:]

@@ -5,11 +5,11 @@ field marked, so Herald's `/openapi.json` is a stricter version of the reference
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from herald.api.models import Strict
+from herald.api.models import Reference, Strict
 
 IntegrationType = Literal["phone_call", "whatsapp"]
 CampaignStatusName = Literal["pending", "ready", "active", "inactive", "cooldown", "finished"]
@@ -88,7 +88,7 @@ class CampaignUpdateIn(Strict):
 # --- responses -----------------------------------------------------------------------------------------------------
 
 
-class ScheduleDayOut(Strict):
+class ScheduleDayOut(Reference):
     """One weekday of a schedule."""
 
     startTime: str
@@ -96,7 +96,7 @@ class ScheduleDayOut(Strict):
     active: bool
 
 
-class ScheduleOut(Strict):
+class ScheduleOut(Reference):
     """A weekly schedule; a day that is null is closed."""
 
     mon: ScheduleDayOut | None
@@ -108,8 +108,10 @@ class ScheduleOut(Strict):
     sun: ScheduleDayOut | None
 
 
-class CyclesOut(Strict):
+class CyclesOut(Reference):
     """The reference's `CampaignCyclesConfig` (`filter_tags` is input-only there, and here)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"schedule_end_date", "schedule_start_date"})
 
     enabled: bool
     mode: Literal["cooldown", "scheduled"]
@@ -121,22 +123,24 @@ class CyclesOut(Strict):
     schedule_end_date: date | None
 
 
-class AgentRef(Strict):
+class AgentRef(Reference):
     """The agent of a campaign: `id` is null for a campaign created from a file (its agent is inline)."""
 
     id: str | None
     name: str
 
 
-class IntegrationRef(Strict):
+class IntegrationRef(Reference):
     """The integration a campaign was created on."""
 
     id: str
     type: IntegrationType
 
 
-class CampaignOut(Strict):
+class CampaignOut(Reference):
     """The reference's `Campaign` (a list item)."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"ended_at", "started_at"})
 
     id: int
     name: str
@@ -162,7 +166,7 @@ class CampaignOut(Strict):
     cycle_last_iteration_at: datetime | None
 
 
-class CursorPagination(Strict):
+class CursorPagination(Reference):
     """The reference's `CursorPagination`: opaque cursors, null when there is no such page."""
 
     has_next: bool
@@ -179,8 +183,21 @@ class CampaignsResponse(Strict):
     pagination: CursorPagination
 
 
-class CampaignDetailOut(Strict):
+class CampaignDetailOut(Reference):
     """The reference's `CampaignDetail`, with the settings of `Campaign` beside it."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {
+            "cycle_last_iteration_at",
+            "ended_at",
+            "first_message",
+            "integration",
+            "message_limit",
+            "started_at",
+            "template",
+            "template_alt",
+        }
+    )
 
     id: int
     name: str
@@ -255,8 +272,10 @@ class BatchSummary(Strict):
     failed: int
 
 
-class BatchItemOut(Strict):
+class BatchItemOut(Reference):
     """The outcome of one item, by its index in the request."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"message"})
 
     index: int
     status: Literal["created", "updated", "skipped_duplicate", "failed"]
@@ -274,7 +293,7 @@ class ContactBatchResponse(Strict):
     results: list[BatchItemOut]
 
 
-class ContactOut(Strict):
+class ContactOut(Reference):
     """The reference's `CampaignContact`."""
 
     id: int
@@ -285,14 +304,14 @@ class ContactOut(Strict):
     context: str
     retries: int
     has_follow_up: bool
-    call_count: int | None = Field(description="Null on WhatsApp campaigns")
-    billed_duration: int | None = Field(description="Seconds; null on WhatsApp campaigns")
+    call_count: int | None = Field(description="Left out on WhatsApp campaigns")
+    billed_duration: int | None = Field(description="Seconds; left out on WhatsApp campaigns")
     last_call_at: str | None = Field(description="`YYYY-MM-DD HH:MM:SS` in the campaign time zone")
     extracted_data: dict[str, Any]
     tags: list[str]
 
 
-class OffsetPagination(Strict):
+class OffsetPagination(Reference):
     """The reference's `OffsetPagination`."""
 
     has_next: bool
@@ -319,7 +338,7 @@ class ContactResponse(Strict):
 # --- calls ---------------------------------------------------------------------------------------------------------
 
 
-class CallContactOut(Strict):
+class CallContactOut(Reference):
     """The reference's `CampaignCallContact`."""
 
     id: int
@@ -329,8 +348,10 @@ class CallContactOut(Strict):
     status: str
 
 
-class CampaignCallOut(Strict):
+class CampaignCallOut(Reference):
     """The reference's `CampaignCall`."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"answered_by", "ended_at", "started_at"})
 
     id: str
     type: Literal["inbound", "outbound"]
@@ -346,11 +367,13 @@ class CampaignCallOut(Strict):
     contact: CallContactOut
     extracted_data: dict[str, Any]
     tags: list[str]
-    recording_url: str | None = Field(description="Path of the recording endpoint; null when there is none")
+    recording_url: str | None = Field(description="Path of the recording endpoint; left out when there is none")
 
 
-class CallsPagination(Strict):
+class CallsPagination(Reference):
     """The reference's `CampaignCallsPagination`."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"next_page", "previous_page"})
 
     page_index: int
     page_size: int
@@ -368,7 +391,7 @@ class CampaignCallsResponse(Strict):
     pagination: CallsPagination
 
 
-class CallOut(Strict):
+class CallOut(Reference):
     """The reference's `Call` (`billable_duration` is its name there), with the campaign and contact it belongs to."""
 
     id: str

@@ -10,6 +10,7 @@ answered with the same envelope (`SERVER_ERROR`), never a traceback.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -59,6 +60,37 @@ class ApiError(Exception):
         """This error as a response."""
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
+    def drf_body(self) -> dict[str, list[str]]:
+        """This error in Django REST framework's shape: each field with its messages (`non_field_errors` else)."""
+        found: dict[str, list[str]] = {}
+        for problem in self.extra.get("errors") or []:
+            found.setdefault(str(problem["field"]), []).append(str(problem["message"]))
+        if not found:
+            found[str(self.extra.get("field") or "non_field_errors")] = [self.message]
+        return found
+
+    def response_for(self, method: str, path: str) -> JSONResponse:
+        """This error as a response to `method path`: a 400 of a route the reference answers in DRF's shape takes
+        that shape, anything else the envelope."""
+        if self.status == 400 and drf_style(method, path):
+            return JSONResponse(self.drf_body(), status_code=400, headers=self.headers)
+        return self.response()
+
+
+#: The reference answers a 400 of these routes in Django REST framework's shape ({field: [messages]}, its
+#: `DRFBadRequestError`): listing campaigns, a campaign's contacts (list and batch) and its calls.
+_DRF_ROUTES = re.compile(r"^/api/v1\.0/campaigns(?:/(?P<id>[^/]+)/(?P<sub>contacts|calls))?/?$")
+
+
+def drf_style(method: str, path: str) -> bool:
+    """Whether a 400 of `method path` takes the DRF shape."""
+    match = _DRF_ROUTES.match(path)
+    if match is None:
+        return False
+    if match.group("sub") is None:
+        return method == "GET"
+    return method == "GET" or (method == "POST" and match.group("sub") == "contacts")
+
 
 class Unauthorized(Exception):
     """A missing, malformed, unknown or revoked API key: the reference's `Error` body with status 401."""
@@ -102,7 +134,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return error.response()
+        return error.response_for(request.method, request.url.path)
 
     @app.exception_handler(Unauthorized)
     async def _unauthorized(request: Request, error: Unauthorized) -> JSONResponse:
@@ -112,13 +144,14 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = validation_messages(error)
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return ApiError(400, "INVALID_REQUEST", message, errors=problems).response()
+        return ApiError(400, "INVALID_REQUEST", message, errors=problems).response_for(request.method, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         key = _STATUS_KEYS.get(error.status_code, "INVALID_REQUEST" if error.status_code < 500 else "SERVER_ERROR")
         message = error.detail if isinstance(error.detail, str) else key.lower().replace("_", " ")
-        return ApiError(error.status_code, key, message, headers=getattr(error, "headers", None)).response()
+        failure = ApiError(error.status_code, key, message, headers=getattr(error, "headers", None))
+        return failure.response_for(request.method, request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -98,8 +98,13 @@ class Idempotency:
             return
         key = raw_key.decode("latin-1").strip()
         if not key or len(key) > MAX_KEY_LENGTH:
-            error = ApiError(400, "INVALID_REQUEST", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
-            await error.response()(scope, receive, send)
+            error = ApiError(
+                400,
+                "INVALID_REQUEST",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                field="Idempotency-Key",
+            )
+            await error.response_for(scope["method"], scope["path"])(scope, receive, send)
             return
         business_id = await self._business(headers.get(b"authorization", b""))
         if business_id is None:  # no valid API key: the route answers 401 as usual

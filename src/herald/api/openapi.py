@@ -6,9 +6,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from herald.api.errors import drf_style
 from herald.api.models import ApiErrorBody
 
 _ERROR_REF = {"$ref": "#/components/schemas/ApiErrorBody"}
+#: Django REST framework's validation error: each field with its messages (the reference's `DRFBadRequestError`).
+_DRF_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "minProperties": 1,
+}
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
@@ -21,8 +28,8 @@ def _document(app: FastAPI) -> dict[str, Any]:
     schemas.setdefault("ApiErrorBody", ApiErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
-    for methods in document.get("paths", {}).values():
-        for operation in methods.values():
+    for path, methods in document.get("paths", {}).items():
+        for method, operation in methods.items():
             responses = operation.get("responses", {})
             # Requests FastAPI cannot validate are answered 400 in the API's error envelope (herald.api.errors).
             if responses.pop("422", None) is not None and "400" not in responses:
@@ -30,6 +37,8 @@ def _document(app: FastAPI) -> dict[str, Any]:
                     "description": "Invalid request",
                     "content": {"application/json": {"schema": _ERROR_REF}},
                 }
+            if "400" in responses and drf_style(method.upper(), path):
+                responses["400"]["content"] = {"application/json": {"schema": _DRF_SCHEMA}}
     return document
 
 
