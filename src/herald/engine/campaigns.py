@@ -16,6 +16,7 @@ from herald.domain.campaign import CampaignConfig
 from herald.domain.statuses import CampaignStatus
 from herald.ids import IdFactory
 from herald.imports import ContactRow, ImportResult, read_contacts, region_for_timezone
+from herald.store.campaign_dnc import barred_numbers
 from herald.store.queries import NewContact, Store, Tx
 from herald.store.records import Campaign
 
@@ -136,7 +137,7 @@ def import_contacts(
     with store.tx() as tx:
         campaign = _writable(tx, campaign_id)
         existing = tx.existing_numbers(campaign_id)
-        suppressed = tx.suppressed_numbers(campaign.business_id)
+        suppressed = barred_numbers(tx, campaign.business_id, campaign_id)
         added = updated = 0
 
         def write(rows: list[ContactRow]) -> None:
