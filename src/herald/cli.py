@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.cli_forecast import register as register_forecast
 from herald.cli_support import err
 from herald.cli_support import fail as _fail
 from herald.cli_support import now as _now
@@ -58,6 +59,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
 register_tenancy(app)
+register_forecast(app)
 
 
 def _version(value: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from herald.api import agents
+from herald.api import agents, forecast
 
 PREFIX = "/api/v1.0"
 
@@ -13,4 +13,5 @@ def router() -> APIRouter:
     """Every REST route, mounted under `PREFIX`."""
     api = APIRouter(prefix=PREFIX)
     api.include_router(agents.router)
+    api.include_router(forecast.router)
     return api
