@@ -20,7 +20,7 @@ from herald.demo import DEMO_START, example_config, synthetic_contacts
 from herald.domain.statuses import Channel
 from herald.engine.campaigns import act, create_campaign, import_contacts
 from herald.engine.clock import VirtualClock
-from herald.engine.forecast import forecast_campaign
+from herald.engine.forecast import forecast_campaign, sample_size
 from herald.engine.runner import Engine
 from herald.forecast import RunFigures, reach, spread, summarise
 from herald.ids import IdFactory
@@ -126,8 +126,9 @@ def test_whatsapp_forecast_counts_messages(store: Store) -> None:
 def test_large_campaigns_are_sampled_and_scaled(store: Store) -> None:
     campaign_id = _campaign(store, contacts=40)
     result = forecast_campaign(store, campaign_id, DEMO_START, seed=2, max_contacts=10).as_json()
-    assert (result["contacts"], result["simulated_contacts"], result["sampled"]) == (40, 10, True)
-    assert result["phone"]["calls"]["mean"] % 4 == 0  # every simulated call stands for four
+    # Concurrency 10 over 40 contacts: 2 calls at once for a sample of 8 (10 would need 2.5).
+    assert (result["contacts"], result["simulated_contacts"], result["sampled"]) == (40, 8, True)
+    assert result["phone"]["calls"]["mean"] % 5 == 0  # every simulated call stands for five
     assert result["phone"]["calls"]["mean"] >= 40
 
 
@@ -211,3 +212,18 @@ def test_reach_follows_the_spec_by_channel() -> None:
     assert reach(Channel.WHATSAPP, counts) == 21
     with pytest.raises(ValueError):
         summarise([])
+
+
+@given(total=st.integers(1, 10**6), cap=st.integers(1, 5000), limit=st.integers(1, 10_000))
+def test_a_sample_is_at_most_the_cap_and_scales_the_limit_to_a_whole_number(total: int, cap: int, limit: int) -> None:
+    size = sample_size(total, cap, limit)
+    if total <= cap:
+        assert size == total
+        return
+    assert 1 <= size <= cap
+    share = cap * limit // total
+    if share >= 1 and limit < total:
+        # The limit's share of the sample is a whole number, up to the granularity of one contact.
+        assert share - limit / total < limit * size / total <= share
+        if limit / total < 0.5:
+            assert round(limit * size / total) == share

@@ -60,8 +60,8 @@ def forecast(
     """Forecast a campaign: its configuration and contacts as they stand (a running campaign forecasts what
     remains) run to the end by the simulator on a virtual clock, on a temporary copy; the campaign and its
     database are not changed. Reports reach, conversions, calls and billed minutes by answered_by (WhatsApp:
-    messages, delivered, read, replies) and days to finish. Above 2,000 contacts a seeded sample is simulated,
-    with the concurrency and daily message limits scaled alike, and the counts scaled back up."""
+    messages, delivered, read, replies) and days to finish. Above 2,000 contacts (WhatsApp: 250) a seeded sample
+    is simulated, with the concurrency and daily message limits scaled alike, and the counts scaled back up."""
     from herald.engine.forecast import forecast_campaign
 
     present = now()

@@ -70,7 +70,9 @@ class ForecastOut(Strict):
     finished_runs: int = Field(description="Runs in which the campaign finished within a year")
     contacts: int
     remaining: int = Field(description="Contacts still owed an attempt (or in flight)")
-    simulated_contacts: int = Field(description="Contacts simulated: all, or a seeded sample above 2,000")
+    simulated_contacts: int = Field(
+        description="Contacts simulated: all, or a seeded sample above 2,000 (phone) or 250 (WhatsApp)"
+    )
     sampled: bool
     outcome_mix: Literal["campaign", "simulator defaults"]
     current: CurrentFigures

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import func, insert, select
 
+from herald.domain.campaign import CampaignConfig
 from herald.domain.statuses import CampaignStatus, Channel
 from herald.engine.clock import VirtualClock
 from herald.engine.runner import Engine
@@ -28,8 +29,9 @@ from herald.store import schema as t
 from herald.store.queries import NotFound, Store
 
 #: Above this many contacts a forecast simulates a seeded sample of them, with the concurrency and daily message
-#: limits scaled down alike, and scales the counts back up (days stay as simulated).
-MAX_SIMULATED_CONTACTS = 2_000
+#: limits scaled down alike, and scales the counts back up (days stay as simulated). A simulated WhatsApp contact
+#: costs several times a phone contact (receipts, replies and response timeouts are engine steps of their own).
+MAX_SIMULATED_CONTACTS: dict[Channel, int] = {Channel.PHONE_CALL: 2_000, Channel.WHATSAPP: 250}
 #: A run stops here even if the campaign has not ended (a scheduled cycle far ahead, a paused provider).
 HORIZON = timedelta(days=366)
 MAX_RUNS = 10
@@ -134,9 +136,28 @@ def _read(store: Store, campaign_id: int, business_id: int | None) -> _Snapshot:
     return _Snapshot(dict(business), dict(campaign), contacts, suppressions, listed)
 
 
+def sample_size(total: int, cap: int, limit: int) -> int:
+    """How many of `total` contacts to simulate: all up to `cap`, else about `cap`, chosen so that the campaign's
+    binding limit (`limit`) scales to a whole number (limit 10 at 10,000 contacts and cap 2,000: 2,000 and 2; limit
+    250 at 10,000 and cap 500: 480 and 12, not 500 and 12.5 rounded). A limit too small to scale (its share of the
+    cap under 1) keeps `cap` with a limit of 1: that forecast's days run long."""
+    if total <= cap:
+        return total
+    share = cap * limit // total
+    if share < 1 or limit >= total:  # (a limit above the contacts never paces the campaign, nor the sample)
+        return cap
+    return total * share // limit
+
+
+def _binding_limit(channel: Channel, config: CampaignConfig) -> int:
+    """The limit that paces the campaign: calls in flight (phone) or messages a day (WhatsApp)."""
+    return config.concurrency_limit if channel is Channel.PHONE_CALL else config.daily_message_limit
+
+
 def _awaiting(row: dict[str, Any]) -> bool:
     """A contact the campaign still owes an attempt (first, retry or follow-up), or one in flight."""
-    return (not row["final"] and row["status"] in ("queue", "retrying")) or row["follow_up"] or row["inflight_id"]
+    owed = not row["final"] and row["status"] in ("queue", "retrying")
+    return bool(owed or row["follow_up"] or row["inflight_id"] is not None)
 
 
 def _shifted(row: dict[str, Any], delta: timedelta) -> dict[str, Any]:
@@ -157,9 +178,10 @@ def _prepared(
         # Another provider's options mean nothing to the simulator: its default outcome mix stands in.
         config.update(provider=SIMULATOR, provider_options={})
     if ratio < 1:
-        for limit in ("concurrency_limit", "message_limit"):
-            if isinstance(config.get(limit), int):
-                config[limit] = max(1, round(config[limit] * ratio))
+        parsed = CampaignConfig.model_validate(snapshot.campaign["config"])
+        config["concurrency_limit"] = max(1, round(parsed.concurrency_limit * ratio))
+        if parsed.channel is Channel.WHATSAPP:  # (a phone campaign's file may not name a message limit)
+            config["message_limit"] = max(1, round(parsed.daily_message_limit * ratio))
     campaign["config"] = config
     status = CampaignStatus(campaign["status"])
     if status in _STARTS and contacts:
@@ -257,12 +279,12 @@ def forecast_campaign(
     seed: int = 0,
     now: datetime | None = None,
     business_id: int | None = None,
-    max_contacts: int = MAX_SIMULATED_CONTACTS,
+    max_contacts: int | None = None,
 ) -> Forecast:
     """Forecast a campaign from `start` with `runs` simulated runs (seeds `seed`, `seed`+1, …); reads `store` once
     and never writes to it. With `now` before or after `start`, the campaign is taken as if its present state held
     at `start` (every stored time moves by `start - now`). `business_id` scopes the lookup (another business's
-    campaign is NotFound)."""
+    campaign is NotFound). `max_contacts` overrides the channel's sample threshold (`MAX_SIMULATED_CONTACTS`)."""
     if not 1 <= runs <= MAX_RUNS:
         raise ValueError(f"runs must be between 1 and {MAX_RUNS}")
     snapshot = _read(store, campaign_id, business_id)
@@ -272,9 +294,13 @@ def forecast_campaign(
     for row in everyone:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     contacts = everyone
-    if len(everyone) > max_contacts:
+    if max_contacts is None:
+        max_contacts = MAX_SIMULATED_CONTACTS[channel]
+    config = CampaignConfig.model_validate(snapshot.campaign["config"])
+    size = sample_size(len(everyone), max_contacts, _binding_limit(channel, config))
+    if size < len(everyone):
         # A seeded sample, kept in id order so that it is dispatched in the campaign's order.
-        chosen = set(random.Random(seed).sample(range(len(everyone)), max_contacts))
+        chosen = set(random.Random(seed).sample(range(len(everyone)), size))
         contacts = [row for index, row in enumerate(everyone) if index in chosen]
     ratio = len(contacts) / len(everyone) if everyone else 1.0
     campaign, rows, own_mix = _prepared(snapshot, start, start - (now or start), contacts, ratio)
