@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: install demo test lint typecheck pytest bench bench-engine bench-import bench-export bench-analyze bench-live bench-inbox clean
+.PHONY: install demo test lint typecheck pytest bench bench-engine bench-import bench-export bench-analyze bench-live bench-inbox bench-api clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -33,7 +33,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 # Figures, not tests: each script prints its figure next to the reference it is compared with.
-bench: bench-engine bench-import bench-export bench-analyze bench-live bench-inbox
+bench: bench-engine bench-import bench-export bench-analyze bench-live bench-inbox bench-api
 
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
@@ -54,6 +54,9 @@ bench-live: $(STAMP)
 
 bench-inbox: $(STAMP)
 	$(BIN)/python benchmarks/bench_inbox.py
+
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/bench_api.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -31,8 +31,9 @@ CONFIG = {
 }
 
 
-def build(database: Path, contacts: int) -> None:
-    """A campaign with `contacts` contacts, a third answered with tags and extracted data."""
+def build(database: Path | str, contacts: int) -> int:
+    """A campaign with `contacts` contacts, a third answered with tags and extracted data (in a new SQLite file, or
+    the empty database at a URL); returns the campaign's id."""
     from sqlalchemy import text
 
     from herald.domain.campaign import parse_campaign
@@ -40,8 +41,9 @@ def build(database: Path, contacts: int) -> None:
     from herald.ids import IdFactory
     from herald.store.queries import NewContact, Store
 
-    database.unlink(missing_ok=True)
-    store = Store.open(f"sqlite:///{database}")
+    if isinstance(database, Path):
+        database.unlink(missing_ok=True)
+    store = Store.open(f"sqlite:///{database}" if isinstance(database, Path) else database)
     now = datetime(2026, 1, 5, 15, tzinfo=UTC)
     campaign_id = create_campaign(store, parse_campaign(CONFIG), now, IdFactory(1))
     for start in range(0, contacts, 100_000):
@@ -59,12 +61,13 @@ def build(database: Path, contacts: int) -> None:
     with store.tx() as tx:
         tx.connection.execute(
             text(
-                "UPDATE contacts SET status='answered', final=1, calls=2, billed_seconds=id % 600,"
+                "UPDATE contacts SET status='answered', final=true, calls=2, billed_seconds=id % 600,"
                 ' tags=\'["promise"]\', extracted=\'{"email": "x@example.com", "amount": "1200"}\''
                 " WHERE id % 3 = 0"
             )
         )
     store.close()
+    return campaign_id
 
 
 def measure(code: str) -> tuple[float, float]:

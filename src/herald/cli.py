@@ -25,6 +25,7 @@ from herald.cli_support import open_store as _store
 from herald.cli_support import print_json as _print_json
 from herald.cli_support import print_table as _table
 from herald.cli_tenancy import register as register_tenancy
+from herald.cli_webhooks import register as register_webhooks
 from herald.console import plain_console, styled
 from herald.domain.statuses import Channel
 from herald.exports.kinds import ExportKind
@@ -59,6 +60,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(suppressions_app, name="suppressions")
 app.command("analyze")(analyze_command)
 register_tenancy(app)
+register_webhooks(app)
 register_forecast(app)
 
 
@@ -1110,20 +1112,27 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
     processes: Annotated[int, typer.Option("--processes", min=1, max=64, help="HTTP processes.")] = 1,
 ) -> None:
-    """Serve HTTP: provider webhooks in (POST /webhooks/{provider}) and /healthz (the REST API comes next).
+    """Serve HTTP: the REST API under /api/v1.0 (keys from `herald keys create`), provider webhooks in
+    (POST /webhooks/{provider}) and /healthz.
 
     Webhooks are verified, parsed and stored in the inbox; `herald worker`s apply them. Callback URLs given to
-    providers start with HERALD_PUBLIC_URL (default http://127.0.0.1:8000).
+    providers start with HERALD_PUBLIC_URL (default http://127.0.0.1:8000). Requests per API key are limited by
+    HERALD_RATE_LIMIT (default 12 a second; `off` to turn off) across every serve process.
     """
     import signal
 
     import uvicorn
 
+    from herald.api.ratelimit import from_environment
     from herald.database import selected_url
 
     # Checked here, with a clear message, rather than in each HTTP process.
     with _store():
         pass
+    try:
+        from_environment()
+    except ValueError as error:
+        raise _fail(str(error)) from None
     os.environ["HERALD_DATABASE_URL"] = selected_url()
     # Uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again under the handler that was
     # there before it: a stop that was asked for is a clean exit, as for `herald worker`.

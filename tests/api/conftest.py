@@ -58,8 +58,8 @@ def _tenant(store: Store, name: str) -> Tenant:
 
 @pytest.fixture
 def api(database_url: str) -> Iterator[Api]:
-    """The app on SQLite and on PostgreSQL, with businesses `acme` and `globex`."""
+    """The app on SQLite and on PostgreSQL, with businesses `acme` and `globex` (no rate limit: see test_rate_limit)."""
     store = Store.open(database_url)
-    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+    with TestClient(create_app(store, rate_limit=None), raise_server_exceptions=False) as client:
         yield Api(store, client, _tenant(store, "acme"), _tenant(store, "globex"))
     store.close()

@@ -62,16 +62,18 @@ def test_another_business_or_no_campaign_is_a_404(api: Api) -> None:
     for path in (f"/campaigns/{campaign_id}/forecast", f"/campaigns/{campaign_id + 100}/forecast"):
         answer = api.client.get(BASE + path, headers=api.globex.headers)
         assert answer.status_code == 404
-        assert answer.json() == {"success": False, "error": "NOT_FOUND", "message": "Campaign not found"}
+        assert answer.json() == {"success": False, "error": "NOT_FOUND", "message": "campaign not found"}
 
 
 def test_bad_parameters_are_a_400_and_no_key_a_401(api: Api) -> None:
     campaign_id = _campaign(api, api.acme.business_id)
-    for query in ("runs=0", "runs=11", "seed=-1", "runs=many"):
+    for query in ("runs=0", "runs=11", "seed=-1", "seed=2147483648", "runs=many"):
         answer = api.client.get(f"{BASE}/campaigns/{campaign_id}/forecast?{query}", headers=api.acme.headers)
         assert answer.status_code == 400, query
         assert answer.json()["error"] == "INVALID_REQUEST"
     assert api.client.get(f"{BASE}/campaigns/{campaign_id}/forecast").status_code == 401
+    huge = api.client.get(f"{BASE}/campaigns/{2**63}/forecast", headers=api.acme.headers)
+    assert huge.status_code in (400, 404) and huge.json()["success"] is False
 
 
 def test_the_route_is_in_herald_openapi(api: Api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 #: A guard against a hang, not a speed check: a test that waits this long has failed for another reason.
@@ -89,3 +91,27 @@ def stop(processes: Sequence[subprocess.Popen[bytes]], sig: int = signal.SIGTERM
         if process.poll() is None:
             process.send_signal(sig)
     return [process.wait(timeout=HANG_GUARD_SECONDS) for process in processes]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def healthy(port: int) -> bool:
+    """Whether a `herald serve` on this port answers its health check."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def serve(processes: Processes, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A `herald serve` on a free port, answering; returns the process and its base URL."""
+    port = free_port()
+    process = processes.start("serve", "--port", str(port), **env)
+    wait_for(lambda: healthy(port) or process.poll() is not None, "herald serve to answer")
+    assert process.poll() is None, log_of(process)
+    return process, f"http://127.0.0.1:{port}"

@@ -11,7 +11,6 @@ import base64
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from herald.domain.statuses import CampaignStatus
 from herald.store import schema as t
 from herald.store.queries import Store
 
-from .processes import HANG_GUARD_SECONDS, Processes, log_of, processes, stop, wait_for
+from .processes import HANG_GUARD_SECONDS, Processes, free_port, healthy, log_of, processes, stop, wait_for
 
 __all__ = ["processes"]
 
@@ -49,12 +48,6 @@ provider_options:
   webhook_secret: "env:AGENT_SECRET"
   timeout_seconds: 5
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -89,13 +82,6 @@ def agent(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 def fake_stats(url: str) -> dict[str, Any]:
     return dict(httpx.get(f"{url}/stats", timeout=10).json())
-
-
-def healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def campaign_status(store: Store) -> CampaignStatus:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from herald.api import errors, v1
+from herald.api import errors, openapi, ratelimit, v1
+from herald.api.idempotency import Idempotency
 from herald.api.limits import BodyLimit
+from herald.api.ratelimit import RateLimit
 from herald.api.webhooks import receive
 from herald.providers.base import WebhookError
 from herald.store import inbox
@@ -26,8 +29,8 @@ def _version() -> str:
     return version("herald")
 
 
-def create_app(store: Store) -> FastAPI:
-    """The HTTP application over `store`."""
+def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] | None = "environment") -> FastAPI:
+    """The HTTP application over `store`; requests per key are limited as HERALD_RATE_LIMIT says, unless given."""
     app = FastAPI(
         title="Herald",
         version=_version(),
@@ -36,8 +39,12 @@ def create_app(store: Store) -> FastAPI:
         redoc_url=None,
     )
     app.state.store = store
+    app.state.rate_limit = ratelimit.from_environment() if rate_limit == "environment" else rate_limit
     errors.install(app)
+    openapi.install(app)
     app.include_router(v1.router())
+    # The last added runs first: the body cap applies before an idempotent request's body is read and kept.
+    app.add_middleware(Idempotency, store=store, prefix=v1.PREFIX)
     app.add_middleware(BodyLimit)
 
     @app.get("/healthz")

@@ -5,12 +5,16 @@ Every route of the REST API depends on `caller`; every query a route makes is sc
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 
-from herald.api.errors import Unauthorized
+from herald.api.errors import ApiError, Unauthorized
+from herald.api.ratelimit import RateLimit, take
 from herald.store.queries import Store
 from herald.store.tenancy import key_owner
 
@@ -41,16 +45,38 @@ def _key(header: str | None) -> str:
     return key.strip()
 
 
-def caller(request: Request) -> Caller:
+#: Declares the scheme in Herald's /openapi.json, as the reference declares `apiKeyAuth`; `caller` reads the header.
+api_key_header = APIKeyHeader(
+    name="Authorization",
+    scheme_name="apiKeyAuth",
+    description="`api-key YOUR_KEY` (create one with `herald keys create --business NAME`).",
+    auto_error=False,
+)
+
+
+def caller(request: Request, authorization: Annotated[str | None, Security(api_key_header)] = None) -> Caller:
     """The business of the request's API key; Unauthorized (401) for a missing, malformed, unknown or revoked key."""
     cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None:
         return cached
-    key = _key(request.headers.get("authorization"))
-    with store_of(request).read() as tx:
+    key = _key(authorization)
+    limit: RateLimit | None = request.app.state.rate_limit
+    store = store_of(request)
+    with store.read() as tx:
         owner = key_owner(tx, key)
     if owner is None:
         raise Unauthorized("invalid or revoked API key")
+    if limit is not None:
+        with store.tx() as tx:
+            wait = take(tx, owner.key_id, time.time(), limit)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "RATE_LIMITED",
+                f"more than {limit.rate:g} requests a second with this key; retry after {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
     found = Caller(owner.business_id, owner.business_public_id, owner.key_id)
     request.state.caller = found
     return found

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from herald.api.auth import CallerDep, StoreDep
+from herald.api.campaign_views import RowId
 from herald.api.errors import not_found
 from herald.api.models import AUTH_RESPONSES, ApiErrorBody, Strict
 from herald.engine.clock import RealClock
@@ -99,11 +100,13 @@ class ForecastResponse(Strict):
     },
 )
 def get_forecast(
-    campaign_id: int,
+    campaign_id: RowId,
     caller: CallerDep,
     store: StoreDep,
     runs: Annotated[int, Query(ge=1, le=MAX_RUNS, description="Simulated runs (seeds seed, seed+1, …)")] = 1,
-    seed: Annotated[int, Query(ge=0, description="Seed of the first run: the same seed gives the same forecast")] = 0,
+    seed: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="Seed of the first run: the same seed gives the same forecast")
+    ] = 0,
 ) -> ForecastResponse:
     """Run the campaign's configuration and contacts as they stand to the end with the simulator on a virtual
     clock, on a temporary copy (the campaign is not changed): expected reach, conversions, calls and billed minutes
@@ -113,5 +116,5 @@ def get_forecast(
             store, campaign_id, RealClock().now(), runs=runs, seed=seed, business_id=caller.business_id
         )
     except NotFound:
-        raise not_found("Campaign") from None
+        raise not_found("campaign") from None
     return ForecastResponse(success=True, forecast=ForecastOut.model_validate(result.as_json()))

@@ -33,6 +33,7 @@ from herald.engine.campaigns import change_status
 from herald.engine.clock import Clock, VirtualClock
 from herald.engine.context import CampaignContext
 from herald.ids import IdFactory
+from herald.outbox import hooks as outbox
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent
 from herald.providers.simulator import Simulator
 from herald.store import campaign_dnc
@@ -340,6 +341,7 @@ class Engine:
             )
             changes.append((record.id, state, {"inflight_id": None, "lease_expires_at": None}))
         tx.save_contacts(changes, now)
+        outbox.calls_ended(tx, [(self._context(call.campaign_id, tx).campaign, call.id) for call, _ in ended], now)
         return unmatched
 
     def _finish_call(
@@ -523,6 +525,7 @@ class Engine:
             },
             now,
         )
+        outbox.cycle_completed(tx, campaign, target, next_at, now)
         change_status(tx, campaign, target, now, next_cycle_at=next_at, cycle_last_iteration_at=now)
         return self._refresh(tx.campaign(campaign.id))
 

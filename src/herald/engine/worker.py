@@ -29,6 +29,7 @@ from herald.engine.campaigns import change_status
 from herald.engine.clock import Clock, RealClock
 from herald.engine.runner import RUNNING, Engine, first_message
 from herald.ids import IdFactory
+from herald.outbox.delivery import Deliverer, start_for_worker
 from herald.providers import registry
 from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
 from herald.providers.simulator import SchedulesEvents, Simulator
@@ -195,6 +196,7 @@ class Worker:
         self._next_lease_check: datetime | None = None
         self._stop = threading.Event()
         self._membership: Membership | None = None
+        self._deliverer: Deliverer | None = None
 
     # --- life ----------------------------------------------------------------------------------------------------
 
@@ -202,6 +204,7 @@ class Worker:
         """Record this worker and start its heartbeat; returns its id."""
         self._membership = Membership(self.store, "worker", self._stop.set)
         self.worker_id = self.engine.worker_id = self._membership.id
+        self._deliverer = start_for_worker(self.store, self.worker_id, self.clock)
         return self.worker_id
 
     def stop(self) -> None:
@@ -231,6 +234,9 @@ class Worker:
     def close(self) -> None:
         """Stop the heartbeat and mark this worker stopped (its pending starts go back to the pool)."""
         self.outbounds.close()
+        if self._deliverer is not None:
+            self._deliverer.stop()
+            self._deliverer = None
         if self._membership is not None:
             with self.store.tx() as tx:
                 claims.release_worker(tx, self.worker_id)

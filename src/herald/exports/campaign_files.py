@@ -31,15 +31,20 @@ class CampaignFiles:
     tags: tuple[str, ...]
 
 
+def write_campaign_files(store: Store, campaign_id: int, directory: Path) -> CampaignFiles:
+    """The campaign's exports in `directory`, raw cells (no formula guard), for analysis."""
+    paths = write_all(store, campaign_id, directory, guard=False)
+    with store.read() as tx:
+        tags = tx.campaign(campaign_id).config.agent.tags
+    return CampaignFiles(paths, tuple(tags))
+
+
 def export_campaign_files(campaign_id: int, directory: Path) -> CampaignFiles:
     """The campaign's exports (from the command line's database), raw cells, for analysis."""
     from herald.database import open_database
 
     store = open_database()
     try:
-        paths = write_all(store, campaign_id, directory, guard=False)
-        with store.tx() as tx:
-            tags = tx.campaign(campaign_id).config.agent.tags
-        return CampaignFiles(paths, tuple(tags))
+        return write_campaign_files(store, campaign_id, directory)
     finally:
         store.close()

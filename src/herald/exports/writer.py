@@ -47,20 +47,43 @@ def write_table(
     )
     count = 0
     with context as target:
-        writer = csv.writer(target, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(header)
-        batch: list[Sequence[str]] = []
-        for row in rows:
-            # The first-character test inline keeps the guard cheap on millions of cells.
-            batch.append([guard_cell(cell) if cell[:1] in _FORMULA_FIRST else cell for cell in row] if guard else row)
-            if len(batch) >= _BATCH:
-                writer.writerows(batch)
-                count += len(batch)
-                batch.clear()
-        writer.writerows(batch)
-        count += len(batch)
+        for text, rows_in_piece in _csv_pieces(header, rows, guard):
+            target.write(text)
+            count += rows_in_piece
         target.flush()
     return count
+
+
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[str]], *, guard: bool = True) -> Iterator[str]:
+    """The CSV text of a table in pieces: the header line alone first (a download starts at once), then batches."""
+    for text, _rows in _csv_pieces(header, rows, guard):
+        yield text
+
+
+def _csv_pieces(header: Sequence[str], rows: Iterable[Sequence[str]], guard: bool) -> Iterator[tuple[str, int]]:
+    # RFC 4180 with CRLF; every export goes through here, to a file, standard output or an HTTP response.
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+    def take() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(header)
+    yield take(), 0
+    batch: list[Sequence[str]] = []
+    for row in rows:
+        # The first-character test inline keeps the guard cheap on millions of cells.
+        batch.append([guard_cell(cell) if cell[:1] in _FORMULA_FIRST else cell for cell in row] if guard else row)
+        if len(batch) >= _BATCH:
+            writer.writerows(batch)
+            yield take(), len(batch)
+            batch.clear()
+    if batch:
+        writer.writerows(batch)
+        yield take(), len(batch)
 
 
 @contextmanager

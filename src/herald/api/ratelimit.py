@@ -1,0 +1,79 @@
+"""Requests per second per API key, shared by every `herald serve` process through the database.
+
+The generic cell rate algorithm keeps one number per key, its theoretical arrival time (`tat`): a request at `now` is
+allowed when `tat - now <= tau` (tau lets `burst` requests through back to back) and moves `tat` on by one interval.
+One conditional upsert decides and records it atomically, so processes on one PostgreSQL database (or one SQLite file)
+share the limit without talking to each other. Times are the servers' clocks, so keep them in sync (NTP).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import case, select
+
+from herald.store import schema as t
+from herald.store.queries import Tx, _insert
+
+DEFAULT_RATE = 12.0
+_SMALLEST_WAIT = 0.001
+_r = t.rate_limits.c
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """`rate` requests a second on average, `burst` of them at once."""
+
+    rate: float
+    burst: float
+
+    @property
+    def interval(self) -> float:
+        """Seconds one request uses up."""
+        return 1.0 / self.rate
+
+    @property
+    def tolerance(self) -> float:
+        """How far ahead of now a key's arrival time may run before requests are refused."""
+        return (self.burst - 1.0) * self.interval
+
+
+def from_environment() -> RateLimit | None:
+    """HERALD_RATE_LIMIT (requests a second, default 12; 0 or `off` turns limiting off) and HERALD_RATE_BURST
+    (default: one second's worth, at least 1). A value that is not a number is an error at start-up."""
+    text = os.environ.get("HERALD_RATE_LIMIT", str(DEFAULT_RATE)).strip().lower()
+    if text in ("0", "off", "none", ""):
+        return None
+    burst_text = os.environ.get("HERALD_RATE_BURST", "").strip()
+    try:
+        rate = float(text)
+        burst = float(burst_text) if burst_text else max(1.0, rate)
+    except ValueError:
+        raise ValueError(
+            f"HERALD_RATE_LIMIT={text!r} / HERALD_RATE_BURST={burst_text!r}: not numbers (requests a second)"
+        ) from None
+    if rate <= 0 or not math.isfinite(rate) or burst < 1 or not math.isfinite(burst):
+        raise ValueError("HERALD_RATE_LIMIT must be a positive number and HERALD_RATE_BURST at least 1")
+    return RateLimit(rate, burst)
+
+
+def take(tx: Tx, api_key_id: int, now: float, limit: RateLimit) -> float | None:
+    """Count one request of the key at `now` (seconds since the epoch): None if allowed, else the seconds to wait."""
+    later = case((_r.tat > now, _r.tat), else_=now)
+    statement = (
+        _insert(tx.connection, t.rate_limits)
+        .values(api_key_id=api_key_id, tat=now + limit.interval)
+        .on_conflict_do_update(
+            index_elements=["api_key_id"],
+            set_={"tat": later + limit.interval},
+            where=_r.tat - now <= limit.tolerance,
+        )
+        .returning(_r.tat)
+    )
+    if tx.connection.execute(statement).first() is not None:
+        return None
+    tat = tx.connection.execute(select(_r.tat).where(_r.api_key_id == api_key_id)).scalar_one()
+    # Refused by the database's arithmetic; the wait computed here may round to nothing, and must not.
+    return max(float(tat) - limit.tolerance - now, _SMALLEST_WAIT)
