@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from herald.analytics.cli import analyze_command
+from herald.cli_forecast import register as register_forecast
 from herald.cli_ops import register as register_ops
 from herald.cli_support import err
 from herald.cli_support import fail as _fail
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
     from herald.domain.campaign import CampaignConfig
     from herald.engine.runner import Engine
     from herald.imports import ImportResult
+    from herald.imports.phones import PhoneNormalizer
     from herald.store.queries import Store
+    from herald.store.records import Campaign
 
 # The engine, store and pydantic load inside the commands that need them, so `herald analyze` and `--help` start fast.
 
@@ -60,6 +63,7 @@ app.command("analyze")(analyze_command)
 register_tenancy(app)
 register_webhooks(app)
 register_ops(app)
+register_forecast(app)
 
 
 def _version(value: bool) -> None:
@@ -525,13 +529,14 @@ def _import_dry_run(
     from herald.domain.statuses import CampaignStatus
     from herald.engine.campaigns import CampaignFinished, default_region
     from herald.imports import read_contacts
+    from herald.store.campaign_dnc import barred_numbers
 
     with _store() as store, store.tx() as tx:
         campaign = tx.campaign(campaign_id)
         if campaign.status is CampaignStatus.FINISHED:
             raise CampaignFinished(f"campaign {campaign_id} is finished and read-only")
         existing = tx.existing_numbers(campaign_id)
-        suppressed = tx.suppressed_numbers(campaign.business_id)
+        suppressed = barred_numbers(tx, campaign.business_id, campaign_id)
     result = read_contacts(
         file,
         default_region=default_region(campaign.config),
@@ -666,34 +671,90 @@ def calls_list(
 # --- suppressions --------------------------------------------------------------------------------------------------
 
 RegionOption = Annotated[
-    str, typer.Option("--region", help="Region for numbers written without a country code (ISO 3166, e.g. MX).")
+    str | None,
+    typer.Option(
+        "--region",
+        help="Region for numbers written without a country code (ISO 3166, e.g. MX). "
+        "Default: the campaign's region with --campaign, else MX.",
+        show_default=False,
+    ),
 ]
 SourceOption = Annotated[str, typer.Option("--source", help="Where the entry comes from (kept with it).")]
+BusinessOption = Annotated[str, typer.Option("--business", help="The business whose list this is (its name).")]
+CampaignOption = Annotated[
+    int | None,
+    typer.Option(
+        "--campaign",
+        help="Edit or show this campaign's own list instead of the business-wide one "
+        "(a finished campaign's list can be shown but not edited).",
+        show_default=False,
+    ),
+]
 
 
-def _suppress(numbers: list[tuple[int, str]], region: str, source: str, json_output: bool) -> None:
-    """Normalise (line, number) pairs as an import does, put the valid ones on the list, report the rest."""
-    from herald.engine.campaigns import default_business_id
+def _dnc_scope(tx: Any, business: str, campaign_id: int | None, *, edit: bool) -> tuple[int, Campaign | None]:
+    """The business id named by --business and, with --campaign, that campaign (of that business; for an edit,
+    locked and not finished)."""
+    from herald.domain.statuses import CampaignStatus
+    from herald.engine.campaigns import DEFAULT_BUSINESS, default_business_id
+    from herald.store.tenancy import business_named
+
+    if business == DEFAULT_BUSINESS:
+        business_id = default_business_id(tx, _now())  # made on first use, as every command line default is
+    else:
+        found = business_named(tx, business)
+        if found is None:
+            raise _fail(f"no business called {business!r} (see `herald business list`)")
+        business_id = found.id
+    if campaign_id is None:
+        return business_id, None
+    campaign = tx.lock_campaign(campaign_id) if edit else tx.campaign(campaign_id)
+    if campaign.business_id != business_id:
+        raise _fail(f"campaign {campaign_id} does not exist in business {business!r}")
+    if edit and campaign.status is CampaignStatus.FINISHED:
+        raise _fail(f"campaign {campaign_id} is finished and read-only", code=3)
+    return business_id, campaign
+
+
+def _normalizer(region: str | None, campaign_id: int | None) -> PhoneNormalizer:
+    """Numbers are read as an import into the campaign reads them (its region), else in --region or MX."""
+    from herald.engine.campaigns import default_region
     from herald.imports.phones import PhoneNormalizer
 
     try:
-        normalize = PhoneNormalizer(region)
+        if region is None and campaign_id is not None:
+            with _store() as store, store.read() as tx:
+                region = default_region(tx.campaign(campaign_id).config)
+        return PhoneNormalizer(region or "MX")
     except ValueError as error:
         raise _fail(str(error)) from None
-    valid: dict[str, int] = {}
-    invalid: list[dict[str, Any]] = []
-    for line, raw in numbers:
-        e164, why = normalize.check(raw)
-        if e164 is None:
-            invalid.append({"line": line, "value": raw, "reason": why})
-        else:
-            valid.setdefault(e164, line)
+
+
+def _suppress(
+    numbers: list[tuple[int, str]],
+    region: str | None,
+    source: str,
+    json_output: bool,
+    business: str,
+    campaign_id: int | None,
+) -> None:
+    """Normalise (line, number) pairs as an import does, put the valid ones on the list, report the rest."""
+    from herald.imports.numbers import check_numbers
+    from herald.store.campaign_dnc import listed_numbers, suppress_in_campaign
+
+    checked = check_numbers(numbers, _normalizer(region, campaign_id))
+    valid, invalid = checked.valid, checked.invalid
     now = _now()
     with _store() as store, store.tx() as tx:
-        business_id = default_business_id(tx, now)
-        before = tx.suppressed_numbers(business_id, valid)
-        for number in valid:
-            tx.suppress(business_id, number, now, source)
+        business_id, campaign = _dnc_scope(tx, business, campaign_id, edit=True)
+        if campaign is None:
+            before = tx.suppressed_numbers(business_id, valid)
+            for number in valid:
+                tx.suppress(business_id, number, now, source)
+        else:
+            before = listed_numbers(tx, campaign.id, valid)
+            for number in valid:
+                suppress_in_campaign(tx, campaign.id, number, now, source)
     added = [n for n in valid if n not in before]
     if json_output:
         _print_json({"added": added, "already": sorted(before), "invalid": invalid})
@@ -709,11 +770,14 @@ def _suppress(numbers: list[tuple[int, str]], region: str, source: str, json_out
 def suppressions_add(
     numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Phone numbers, any format.")],
     source: SourceOption = "cli",
-    region: RegionOption = "MX",
+    region: RegionOption = None,
+    business: BusinessOption = "default",
+    campaign: CampaignOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print {added, already, invalid} as JSON.")] = False,
 ) -> None:
-    """Put numbers on the do-not-call list; their contacts in every campaign stop being contacted."""
-    _suppress(list(enumerate(numbers, start=1)), region, source, json_output)
+    """Put numbers on the do-not-call list; their contacts in every campaign of the business stop being contacted
+    (with --campaign: on that campaign's own list, and only its contacts stop)."""
+    _suppress(list(enumerate(numbers, start=1)), region, source, json_output, business, campaign)
 
 
 @suppressions_app.command("import")
@@ -722,41 +786,37 @@ def suppressions_import(
         Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `contact` column, or one number a line.")
     ],
     source: SourceOption = "import",
-    region: RegionOption = "MX",
+    region: RegionOption = None,
+    business: BusinessOption = "default",
+    campaign: CampaignOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print {added, already, invalid} as JSON.")] = False,
 ) -> None:
-    """Put every number of a file on the do-not-call list (read like a contact file: encoding and delimiter)."""
-    import csv
-    import io
-
+    """Put every number of a file on the do-not-call list (read like a contact file: encoding and delimiter); with
+    --campaign, on that campaign's own list."""
     from herald.imports import ImportFileError
-    from herald.imports.decoding import decode, detect_delimiter, header_line
+    from herald.imports.decoding import decode
+    from herald.imports.numbers import numbers_in
 
     try:
         text, _encoding = decode(file.read_bytes())
     except ImportFileError as error:
         raise _fail(f"{file}: {error}") from None
-    records = list(csv.reader(io.StringIO(text), delimiter=detect_delimiter(header_line(text))))
-    header = [cell.strip().lower() for cell in records[0]] if records else []
-    column, first = (header.index("contact"), 2) if "contact" in header else (0, 1)
-    numbers = [
-        (line, record[column])
-        for line, record in enumerate(records[first - 1 :], start=first)
-        if len(record) > column and record[column].strip()
-    ]
-    _suppress(numbers, region, source, json_output)
+    _suppress(numbers_in(text), region, source, json_output, business, campaign)
 
 
 @suppressions_app.command("list")
 def suppressions_list(
+    business: BusinessOption = "default",
+    campaign: CampaignOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The do-not-call list with the source and time of each entry."""
-    from herald.engine.campaigns import default_business_id
+    """The do-not-call list (with --campaign: that campaign's own list) with the source and time of each entry."""
+    from herald.store.campaign_dnc import campaign_suppressions
     from herald.store.inspect import suppressions
 
     with _store() as store, store.tx() as tx:
-        listed = suppressions(tx, default_business_id(tx, _now()))
+        business_id, found = _dnc_scope(tx, business, campaign, edit=False)
+        listed = suppressions(tx, business_id) if found is None else campaign_suppressions(tx, found.id)
     rows = [{"contact": n, "since": at.isoformat(), "source": src} for n, at, src in listed]
     if json_output:
         _print_json(rows)
@@ -767,18 +827,21 @@ def suppressions_list(
 @suppressions_app.command("remove")
 def suppressions_remove(
     numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...", help="Phone numbers, any format.")],
-    region: RegionOption = "MX",
+    region: RegionOption = None,
+    business: BusinessOption = "default",
+    campaign: CampaignOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print {removed, not_listed} as JSON.")] = False,
 ) -> None:
-    """Take numbers off the do-not-call list (contacts it already closed stay closed)."""
-    from herald.engine.campaigns import default_business_id
-    from herald.imports.phones import PhoneNormalizer
+    """Take numbers off the do-not-call list, or with --campaign off that campaign's own list (contacts it already
+    closed stay closed)."""
+    from herald.store.campaign_dnc import unsuppress_in_campaign
     from herald.store.inspect import unsuppress
 
-    normalize = PhoneNormalizer(region)
+    normalize = _normalizer(region, campaign)
     wanted = [normalize.check(raw)[0] or raw.strip() for raw in numbers]
     with _store() as store, store.tx() as tx:
-        removed = unsuppress(tx, default_business_id(tx, _now()), wanted)
+        business_id, found = _dnc_scope(tx, business, campaign, edit=True)
+        removed = unsuppress(tx, business_id, wanted) if found is None else unsuppress_in_campaign(tx, found.id, wanted)
     missing = [n for n in wanted if n not in removed]
     if json_output:
         _print_json({"removed": removed, "not_listed": missing})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from herald.api import agents, calls, campaigns, contacts, exports
+from herald.api import agents, calls, campaigns, contacts, exports, forecast
 
 PREFIX = "/api/v1.0"
 
@@ -14,8 +14,9 @@ def router() -> APIRouter:
     api = APIRouter(prefix=PREFIX)
     api.include_router(agents.router)
     api.include_router(exports.router)
-    # Contacts and calls before campaigns: `/campaigns/{id}/contacts` must not be read as the action `contacts`.
+    # Contacts, calls and forecast before campaigns: `/campaigns/{id}/contacts` must not be read as the action `contacts`.
     api.include_router(contacts.router)
     api.include_router(calls.router)
+    api.include_router(forecast.router)
     api.include_router(campaigns.router)
     return api

@@ -17,6 +17,7 @@ from herald.domain.statuses import CampaignStatus
 from herald.ids import IdFactory
 from herald.imports import ContactRow, ImportResult, PhoneNormalizer, read_contacts, region_for_timezone
 from herald.outbox import hooks as outbox
+from herald.store.campaign_dnc import barred_numbers, listed_numbers
 from herald.store.queries import NewContact, Store, Tx
 from herald.store.records import Campaign
 
@@ -138,7 +139,7 @@ def import_contacts(
     with store.tx() as tx:
         campaign = _writable(tx, campaign_id)
         existing = tx.existing_numbers(campaign_id)
-        suppressed = tx.suppressed_numbers(campaign.business_id)
+        suppressed = barred_numbers(tx, campaign.business_id, campaign_id)
         added = updated = 0
 
         def write(rows: list[ContactRow]) -> None:
@@ -387,7 +388,12 @@ def add_contact_batch(
         normalize = PhoneNormalizer(default_region(campaign.config))
         numbers = [_number(normalize, item.contact) for item in items]
         valid = sorted({e164 for e164, _, _ in numbers if e164 is not None})
-        suppressed = tx.suppressed_numbers(campaign.business_id, valid) if valid else set()
+        # The business's do-not-call list and the campaign's own.
+        suppressed = (
+            tx.suppressed_numbers(campaign.business_id, valid) | listed_numbers(tx, campaign_id, valid)
+            if valid
+            else set()
+        )
         known = existing_ids(tx, campaign_id, valid) if valid else {}
         chosen: dict[str, int] = {}  # number -> index of the item whose values are stored
         outcome: list[tuple[str | None, str, str, str]] = []  # (e164, status or "failed", error, detail)

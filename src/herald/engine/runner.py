@@ -36,6 +36,7 @@ from herald.ids import IdFactory
 from herald.outbox import hooks as outbox
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent
 from herald.providers.simulator import Simulator
+from herald.store import campaign_dnc
 from herald.store.queries import ContactChange, Store, Tx
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
@@ -566,8 +567,13 @@ class Engine:
         while len(leased) < room:
             # Leased contacts stay due until their attempts start, and they come first: skip them on a refetch.
             due = [record for record in tx.due_contacts(campaign.id, now, room) if record.id not in taken]
+            numbers = [record.contact for record in due]
+            # The business's list and the campaign's own: a number on either closes as an opted-out contact.
             suppressed = (
-                tx.suppressed_numbers(campaign.business_id, [record.contact for record in due]) if due else set()
+                tx.suppressed_numbers(campaign.business_id, numbers)
+                | campaign_dnc.listed_numbers(tx, campaign.id, numbers)
+                if due
+                else set()
             )
             changes: list[ContactChange] = [
                 (r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed
