@@ -14,15 +14,6 @@ from herald.cli import app
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def herald(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("HERALD_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(app, ["init"]).exit_code == 0  # only init creates a database file
-    return runner
-
-
 def _ok(runner: CliRunner, *args: str) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == 0, result.output + str(result.exception)

@@ -14,15 +14,6 @@ from herald.cli import app
 SECRET = base64.b64encode(b"a shared secret for the cli test").decode()
 
 
-@pytest.fixture
-def herald(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("HERALD_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(app, ["init"]).exit_code == 0
-    return runner
-
-
 def _run(runner: CliRunner, *args: str, code: int = 0) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == code, result.output + str(result.exception)

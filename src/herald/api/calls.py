@@ -42,25 +42,29 @@ def _recording_path(row: Any) -> str | None:
     return f"/api/v1.0/call/{row.public_id}/recording" if row.recording_url else None
 
 
+def _call_fields(row: Any) -> dict[str, Any]:
+    # What the reference's `CampaignCall` and `Call` share, from one calls row joined with its contact.
+    return {
+        "id": row.public_id,
+        "type": row.type,
+        "status": row.status,
+        "answered_by": row.answered_by or None,
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "ended_by": row.ended_by,
+        "ended_reason": row.ended_reason,
+        "duration": row.duration,
+        "contact": _contact(row),
+        "extracted_data": dict(row.extracted or {}),
+        "tags": list(row.tags or []),
+        "recording_url": _recording_path(row),
+    }
+
+
 def campaign_call(row: Any) -> CampaignCallOut:
     """The reference's `CampaignCall`."""
-    return CampaignCallOut(
-        id=row.public_id,
-        type=row.type,
-        status=row.status,
-        answered_by=row.answered_by or None,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        ended_by=row.ended_by,
-        ended_reason=row.ended_reason,
-        duration=row.duration,
-        billed_duration=row.billed_seconds,
-        contact=_contact(row),
-        extracted_data=dict(row.extracted or {}),
-        tags=list(row.tags or []),
-        recording_url=_recording_path(row),
-    )
+    return CampaignCallOut(**_call_fields(row), billed_duration=row.billed_seconds)
 
 
 @router.get(
@@ -114,24 +118,8 @@ def get_call(id: CallId, caller: CallerDep, store: StoreDep) -> CallOut:
     if found is None:
         raise not_found("call")
     row, campaign = found
-    return CallOut(
-        id=row.public_id,
-        type=row.type,
-        status=row.status,
-        answered_by=row.answered_by or None,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        ended_by=row.ended_by,
-        ended_reason=row.ended_reason,
-        duration=row.duration,
-        billable_duration=row.billed_seconds,
-        campaign_id=campaign.id,
-        contact=_contact(row),
-        extracted_data=dict(row.extracted or {}),
-        tags=list(row.tags or []),
-        recording_url=_recording_path(row),
-    )
+    # `billable_duration` is the reference `Call`'s name for what `CampaignCall` calls `billed_duration`.
+    return CallOut(**_call_fields(row), billable_duration=row.billed_seconds, campaign_id=campaign.id)
 
 
 def silence_wav(seconds: int) -> bytes:
