@@ -129,9 +129,21 @@ def run_live(
         victim.wait()
         running.append(processes.start("worker", "--poll", "0.2", **env))
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
+    # The fake may still post late events (an out-of-order `ringing` after the end): the workers must have applied
+    # every one before they stop, or `check` would find it waiting in the inbox.
+    wait_for(
+        lambda: fake_stats(agent_url)["pending_events"] == 0 and _pending(store) == 0,
+        "every event posted and applied",
+        every=0.2,
+    )
     assert stop(running) == [0] * workers, [log_of(worker) for worker in running]
     assert stop([serve]) == [0], log_of(serve)
     check(store, agent_url, contacts=contacts, limit=limit)
+
+
+def _pending(store: Store) -> int:
+    with store.read() as tx:
+        return int(tx.connection.execute(select(func.count()).where(t.events.c.applied_at.is_(None))).scalar_one())
 
 
 def _calls(store: Store) -> int:
