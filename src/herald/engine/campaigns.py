@@ -69,7 +69,8 @@ def add_contacts(store: Store, campaign_id: int, contacts: Iterable[NewContact],
         campaign = _writable(tx, campaign_id)
         added, updated = tx.add_contacts(campaign_id, contacts, now)
         _after_added(tx, campaign, added, now)
-        return added, updated
+    refresh_statistics(store, added)
+    return added, updated
 
 
 def _writable(tx: Tx, campaign_id: int) -> Campaign:
@@ -159,7 +160,24 @@ def import_contacts(
             sink=write,
         )
         _after_added(tx, campaign, added, now)
+    refresh_statistics(store, added)
     return ImportReport(added=added, updated=updated, result=result)
+
+
+#: Contacts added at once after which PostgreSQL's statistics are refreshed at once.
+BULK_ROWS = 10_000
+
+
+def refresh_statistics(store: Store, added: int) -> None:
+    """After a bulk load on PostgreSQL, ANALYZE the contacts table, as autovacuum would only minutes later.
+
+    With statistics from before the load, the planner takes a 100,000-contact campaign for a few rows and sorts all
+    of them for every page of the API's contact list (a second each instead of milliseconds).
+    """
+    if added < BULK_ROWS or store.engine.dialect.name != "postgresql":
+        return
+    with store.tx() as tx:
+        tx.connection.exec_driver_sql("ANALYZE contacts")
 
 
 def _new_contact(row: ContactRow) -> NewContact:

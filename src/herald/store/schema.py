@@ -168,6 +168,8 @@ contacts = Table(
         postgresql_where=text("due_at IS NOT NULL"),
     ),
     Index("ix_contacts_campaign_final", "campaign_id", "final"),
+    # A campaign's contacts in the order they were added (the API's pages): read in index order, never sorted.
+    Index("ix_contacts_campaign_order", "campaign_id", "id"),
     Index(
         "ix_contacts_campaign_inflight",
         "campaign_id",
