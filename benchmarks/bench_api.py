@@ -176,7 +176,7 @@ def run(backend: str, args: argparse.Namespace) -> None:
                 f" ratio API/command {figures['total'] / figures['command']:.2f}x (target <= 1.2x)"
             )
             if not args.skip_contacts:
-                stages = ["right after the import"]
+                stages = ["right after loading (import, then results written to a third of the contacts at once)"]
                 if backend == "postgresql":
                     stages.append("after VACUUM ANALYZE (what autovacuum does within minutes of an import)")
                 for stage in stages:

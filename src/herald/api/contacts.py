@@ -136,6 +136,7 @@ def add_contacts(id: RowId, body: ContactBatchIn, caller: CallerDep, store: Stor
         raise ApiError(409, "CAMPAIGN_FINISHED", f"campaign {id} is finished and read-only") from None
     except ValueError as error:  # a campaign whose time zone names no phone region (campaign files only)
         raise ApiError(400, "INVALID_REQUEST", str(error)) from None
+    q.forget_kept(id)
     counts = {"created": 0, "updated": 0, "skipped_duplicate": 0, "failed": 0}
     for result in results:
         counts[result.status] += 1
@@ -180,6 +181,7 @@ def delete_contact(id: RowId, contact_id: RowId, caller: CallerDep, store: Store
             raise ApiError(409, "CAMPAIGN_FINISHED", f"campaign {id} is finished and read-only")
     with store.tx() as tx:
         outcome = q.remove_contact(tx, id, contact_id)
+    q.forget_kept(id)
     if outcome == "missing":
         raise not_found("contact", "CONTACT_NOT_FOUND")
     if outcome == "kept":
