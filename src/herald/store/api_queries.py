@@ -428,8 +428,14 @@ def count_calls(tx: Tx, campaign_id: int, filters: CallFilters) -> int:
 
 def call_page(tx: Tx, campaign_id: int, filters: CallFilters, offset: int, limit: int) -> list[Any]:
     """One page of the campaign's calls in creation (id) order."""
-    query = _call_query().where(*_call_conditions(campaign_id, filters)).order_by(t.calls.c.id)
-    return list(tx.connection.execute(query.offset(offset).limit(limit)))
+    c = t.calls.c
+    # Ids first, in the order of the (campaign_id, id) index, then only the page's rows joined with their contacts:
+    # the skip never reads the wide rows of the calls it passes.
+    ids = select(c.id).where(*_call_conditions(campaign_id, filters)).order_by(c.id).offset(offset).limit(limit)
+    page = [row[0] for row in tx.connection.execute(ids)]
+    if not page:
+        return []
+    return list(tx.connection.execute(_call_query().where(c.id.in_(page)).order_by(c.id)))
 
 
 def call_by_public_id(tx: Tx, business_id: int, public_id: str) -> tuple[Any, Campaign] | None:

@@ -229,6 +229,8 @@ calls = Table(
         sqlite_where=text("start_after IS NOT NULL"),
         postgresql_where=text("start_after IS NOT NULL"),
     ),
+    # A campaign's calls in the order they were placed (the API's pages): read in index order, never sorted.
+    Index("ix_calls_campaign_order", "campaign_id", "id"),
 )
 
 sendouts = Table(
