@@ -36,13 +36,20 @@ def store_of(request: Request) -> Store:
     return store
 
 
-def _key(header: str | None) -> str:
-    if not header:
-        raise Unauthorized("missing Authorization header; send `Authorization: api-key YOUR_KEY`")
-    scheme, _, key = header.strip().partition(" ")
+def api_key_of(header: str | None) -> str | None:
+    """The key of an `Authorization: api-key KEY` header (the scheme in any case); None when there is none."""
+    scheme, _, key = (header or "").strip().partition(" ")
     if scheme.lower() != _SCHEME or not key.strip():
-        raise Unauthorized("malformed Authorization header; send `Authorization: api-key YOUR_KEY`")
+        return None
     return key.strip()
+
+
+def _key(header: str | None) -> str:
+    key = api_key_of(header)
+    if key is None:
+        problem = "missing" if not header else "malformed"
+        raise Unauthorized(f"{problem} Authorization header; send `Authorization: api-key YOUR_KEY`")
+    return key
 
 
 #: Declares the scheme in Herald's /openapi.json, as the reference declares `apiKeyAuth`; `caller` reads the header.

@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from herald.api.auth import api_key_of
 from herald.api.errors import ApiError
 from herald.store import schema as t
 from herald.store.queries import Store, Tx, _insert
@@ -117,22 +119,18 @@ class Idempotency:
         await self._once(scope, send, business_id, key, body)
 
     async def _business(self, authorization: bytes) -> int | None:
-        from starlette.concurrency import run_in_threadpool
-
-        scheme, _, value = authorization.decode("latin-1").strip().partition(" ")
-        if scheme.lower() != "api-key" or not value.strip():
+        key = api_key_of(authorization.decode("latin-1"))
+        if key is None:
             return None
 
         def lookup() -> int | None:
             with self.store.read() as tx:
-                owner = key_owner(tx, value.strip())
+                owner = key_owner(tx, key)
             return None if owner is None else owner.business_id
 
         return await run_in_threadpool(lookup)
 
     async def _once(self, scope: Scope, send: Send, business_id: int, key: str, body: bytes) -> None:
-        from starlette.concurrency import run_in_threadpool
-
         fingerprint = _fingerprint(scope, body)
 
         def claim() -> str | dict[str, Any]:

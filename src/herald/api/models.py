@@ -5,6 +5,8 @@ Herald's own `/openapi.json` is generated from these, so it is a stricter versio
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
@@ -37,12 +39,8 @@ def _omitted_fields_not_required(schema: dict[str, Any], model: type[BaseModel])
 
 
 def _allows_none(annotation: Any) -> bool:
-    import types
-    import typing
-
-    args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
-    return (origin is typing.Union or origin is types.UnionType) and type(None) in args
+    return (origin is typing.Union or origin is types.UnionType) and type(None) in typing.get_args(annotation)
 
 
 class Reference(Strict):
