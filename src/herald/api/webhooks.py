@@ -61,7 +61,7 @@ def _campaign_options(tx: Tx, provider: str, events: Sequence[ProviderEvent]) ->
 
 
 def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> Accepted:
-    """Verify and store one webhook; WebhookError (401 bad signature, 404 unknown provider, 422 bad body)."""
+    """Verify and store one webhook; WebhookError (401/403 bad signature, 404 unknown provider, 422 bad body)."""
     try:
         spec = registry.spec(provider)
     except registry.UnknownProvider as error:
@@ -69,7 +69,7 @@ def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str]
     adapter = spec.make_inbound()
     if adapter is None:
         raise WebhookError(404, f"provider {provider!r} sends no webhooks")
-    events = adapter.parse(body, headers)
+    events = adapter.parse(body, headers, url)
     for attempt in range(_DEADLOCK_RETRIES):
         try:
             return _store_verified(store, provider, adapter, events, body, headers, url, now)
@@ -104,8 +104,8 @@ def _store_verified(
         try:
             verified = bool(options) and all(adapter.verify(body, headers, url, o) for o in options.values())
         except KeyError as error:  # a credential's environment variable is missing: say which, never its value
-            raise WebhookError(401, f"cannot verify the signature: {error.args[0]}") from None
+            raise WebhookError(adapter.signature_status, f"cannot verify the signature: {error.args[0]}") from None
         if not verified:
-            raise WebhookError(401, "missing or invalid signature")
+            raise WebhookError(adapter.signature_status, "missing or invalid signature")
         result = inbox.add(tx, events, now)
     return Accepted(result.accepted, result.duplicates)

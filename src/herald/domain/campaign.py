@@ -224,7 +224,7 @@ class CampaignConfig(_Model):
     default_region: str | None = None
     local_time: bool = False
     retries: int = Field(default=1, ge=0, le=5)
-    retry_delay_minutes: int = Field(default=60, ge=0)
+    retry_delay_minutes: int | float = Field(default=60, ge=0, allow_inf_nan=False)
     failed_retry_limit: int = Field(default=1, ge=0, le=10)
     concurrency_limit: int = Field(default=10, ge=1, le=100_000)
     # WhatsApp-only settings stay None on phone campaigns; read them through the properties below.

@@ -107,6 +107,19 @@ class ProviderEvent:
         return (self.provider, self.external_id, self.kind)
 
 
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """A provider's starts-per-second limit, shared by every worker that uses the same account or number.
+
+    `key` names what the limit belongs to (e.g. `twilio:AC…`, `whatsapp_cloud:<phone_number_id>`): workers with the
+    same key share one budget through the database, whatever campaign they run.
+    """
+
+    key: str
+    per_second: float
+    burst: float = 1.0
+
+
 class Outbound(Protocol):
     """Places calls and sends messages. Called outside any database transaction."""
 
@@ -114,6 +127,8 @@ class Outbound(Protocol):
     #: True when the provider treats a repeated Herald id as the same attempt (an idempotency key): a start whose
     #: answer was lost (worker died, timeout) is then sent again; otherwise it fails as `worker_lost`.
     idempotent: bool
+    #: The account's or number's rate limit on starts, honoured across workers; None when the provider has none.
+    throughput: Throughput | None
 
     def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
         """Place calls; one result per request, in order. Never raises for a provider's refusal or a network error."""
@@ -125,7 +140,7 @@ class Outbound(Protocol):
 
 
 class WebhookError(ValueError):
-    """A webhook that cannot be accepted; `status` is the HTTP answer (401 bad signature, 422 bad body)."""
+    """A webhook that cannot be accepted; `status` is the HTTP answer (401/403 bad signature, 422 bad body)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -137,9 +152,14 @@ class Inbound(Protocol):
     """Turns a provider's webhook into normalised events. Pure: no I/O, no clock."""
 
     name: str
+    #: The HTTP status of a webhook whose signature does not verify (401, or 403 where the provider expects it).
+    signature_status: int
 
-    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:
-        """The events in a webhook body; WebhookError(422) naming the problem when it is malformed."""
+    def parse(self, body: bytes, headers: Mapping[str, str], url: str = "") -> list[ProviderEvent]:
+        """The events in a webhook body; WebhookError(422) naming the problem when it is malformed.
+
+        `url` is the full URL the webhook was posted to (providers that carry Herald's id in the callback URL).
+        """
         ...
 
     def verify(self, body: bytes, headers: Mapping[str, str], url: str, options: Mapping[str, Any]) -> bool:

@@ -30,6 +30,7 @@ from herald.providers.base import (
     Outbound,
     ProviderEvent,
     StartResult,
+    Throughput,
     WebhookError,
     resolve_secret,
 )
@@ -126,6 +127,7 @@ class HttpOutbound:
 
     name = NAME
     idempotent = True
+    throughput: Throughput | None = None
 
     def __init__(self, options: HttpOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
         self.options = options
@@ -451,8 +453,9 @@ class HttpInbound:
     """Verifies and parses the webhooks of an HTTP agent backend. Pure: no I/O, no clock."""
 
     name = NAME
+    signature_status = 401
 
-    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:
+    def parse(self, body: bytes, headers: Mapping[str, str], url: str = "") -> list[ProviderEvent]:
         """The events of a body `{"events": [...]}`; WebhookError(422) naming the event index and field otherwise."""
         try:
             payload = json.loads(body, parse_constant=_reject_constant)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from herald.domain.campaign import AgentConfig, ExtractField
-from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, StartResult
+from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, StartResult, Throughput
 
 NAME = "simulator"
 
@@ -148,6 +148,7 @@ class Simulator:
     name = NAME
     #: A new process knows nothing of another's simulated calls: a start whose worker died fails as worker_lost.
     idempotent = False
+    throughput: Throughput | None = None
 
     def __init__(self, seed: int = 0) -> None:
         self._rng = random.Random(seed)
@@ -364,6 +365,7 @@ class LiveSimulator:
 
     name = NAME
     idempotent = False
+    throughput: Throughput | None = None
 
     def __init__(self, options: SimulatorOptions) -> None:
         # Seeded from the system: two workers must not draw the same outcomes for their calls.
