@@ -70,6 +70,10 @@ def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str]
     if adapter is None:
         raise WebhookError(404, f"provider {provider!r} sends no webhooks")
     events = adapter.parse(body, headers, url)
+    if not events:
+        # A message of a kind the provider sends but Herald does not use (Vapi's transcripts, …): acknowledged so
+        # the provider does not retry it; nothing is stored, so nothing needs verifying.
+        return Accepted(0, 0)
     for attempt in range(_DEADLOCK_RETRIES):
         try:
             return _store_verified(store, provider, adapter, events, body, headers, url, now)

@@ -62,6 +62,7 @@ _PROVIDERS: dict[str, ProviderSpec] = {
     for spec in (
         ProviderSpec("simulator", "herald.providers.simulator", "SimulatorOptions", "live_simulator", None),
         ProviderSpec("http", "herald.providers.http", "HttpOptions", "HttpOutbound", "HttpInbound", idempotent=True),
+        ProviderSpec("vapi", "herald.providers.vapi", "VapiOptions", "VapiOutbound", "VapiInbound"),
     )
 }
 
