@@ -7,11 +7,12 @@ DEMO_OUT ?= demo-out
 
 .PHONY: install demo test lint typecheck pytest bench bench-engine bench-import bench-export bench-analyze bench-live bench-inbox bench-api clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/oracles.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet --no-deps -r tests/oracles.txt
 	touch $(STAMP)
 
 install: $(STAMP)
