@@ -226,6 +226,8 @@ def test_reason_vocabulary() -> None:
     ]
     assert reason_words("assistant-said-end-call-phrase") == "agent_hangup"
     assert reason_words("exceeded-max-duration") == "exceeded-max-duration"
+    long = "call.in-progress.error-vapifault-anthropic-bedrock-400-bad-request-validation-failed"
+    assert reason_words(long) == long[:64]
 
 
 # --- properties ----------------------------------------------------------------------------------------------------
@@ -268,7 +270,8 @@ def test_every_report_is_one_terminal_event_with_a_consistent_outcome(
         assert all(isinstance(value, str) for value in event.data["extracted"].values())
         assert set(event.data["tags"]).isdisjoint(event.data["extracted"])
     else:
-        assert "answered_by" not in event.data and event.data["ended_reason"] == reason
+        assert "answered_by" not in event.data and event.data["ended_reason"] == reason[:64]
+    assert len(event.data["ended_reason"]) <= 64
 
 
 @settings(max_examples=300, deadline=None)

@@ -60,6 +60,8 @@ SERVER_MESSAGES = ("status-update", "end-of-call-report")
 BACKOFF_PLAN = {"type": "exponential", "maxRetries": 10, "baseDelaySeconds": 1}
 #: Vapi caps a customer's and a call's `name` at 40 characters.
 MAX_NAME = 40
+#: The longest `ended_reason` a call keeps (the store's column); a few of Vapi's error reasons are longer.
+MAX_REASON = 64
 #: How far back a lookup after a timeout searches for the call the lost answer was about.
 LOOKUP_WINDOW = timedelta(minutes=10)
 
@@ -121,8 +123,8 @@ def ended_by(ended_reason: str) -> str:
 
 
 def reason_words(ended_reason: str) -> str:
-    """The `ended_reason` Herald records for a Vapi `endedReason`."""
-    return _REASON_WORDS.get(ended_reason, ended_reason)
+    """The `ended_reason` Herald records for a Vapi `endedReason` (at most MAX_REASON characters)."""
+    return _REASON_WORDS.get(ended_reason, ended_reason)[:MAX_REASON]
 
 
 # --- options -------------------------------------------------------------------------------------------------------
@@ -529,8 +531,12 @@ class VapiInbound:
 def _unconnected(kind: str, reason: str) -> dict[str, Any]:
     """The `data` of a call that never connected: its reason (and, when it failed, as the error)."""
     if kind == "failed":
-        return {"ended_reason": reason, "error_code": reason[:100], "error_msg": f"Vapi ended the call: {reason}"}
-    return {"ended_reason": reason}
+        return {
+            "ended_reason": reason[:MAX_REASON],
+            "error_code": reason[:MAX_REASON],
+            "error_msg": f"Vapi ended the call: {reason[:500]}",
+        }
+    return {"ended_reason": reason[:MAX_REASON]}
 
 
 def sign(secret: str, body: bytes, timestamp: str | None = None) -> str:

@@ -240,7 +240,7 @@ class FakeVapi:
         """What the fake saw and sent (the `GET /stats` document).
 
         `placements` (calls created), `outcomes` (Herald's call id -> the `status` and `answered_by` Herald should
-        record), `max_in_flight`, `max_in_flight_by_campaign`, `in_flight`, `overlapping_numbers` (numbers with two
+        record, and `converted`: the report says `interested` and a true success evaluation), `max_in_flight`, `max_in_flight_by_campaign`, `in_flight`, `overlapping_numbers` (numbers with two
         calls at once), `injected_429`/`injected_500`, `rejected` (4xx answers), `lookups` (`GET /call` lists),
         `messages_posted` (duplicates included), `posts`, `post_failures`, `last_post_error`, `pending_messages`.
         """
@@ -400,6 +400,8 @@ class FakeVapi:
         for _ in range(steps):
             times.append(times[-1] + timedelta(seconds=rng.uniform(low, high)))
         story = self._story(call, outcome, rng, times[1:])
+        structured = story[-1][0]["analysis"].get("structuredData") or {}
+        self._stats["outcomes"][herald_id]["converted"] = bool(structured.get("interested"))
         if rng.random() < self.settings["noise_rate"]:
             # A message type Herald did not ask for: Herald must acknowledge and ignore it.
             story.insert(1, ({"type": "hang", "timestamp": story[0][0]["timestamp"]}, False))
