@@ -8,11 +8,9 @@ imported once per test run (a session fixture), and only by the tests that need 
 from __future__ import annotations
 
 import json
-import threading
 import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from herald.domain.campaign import parse_campaign
 from herald.providers.base import CallRequest
 from herald.providers.vapi import CALL_ID_KEY, VapiInbound, VapiOptions, VapiOutbound
-from herald.testing.fake_vapi import EXPECTED, FakeVapi
+from herald.testing.fake_vapi import EXPECTED, FakeVapi, MessageSink
 
 KEY = "vapi-private-key-0123456789"
 SECRET = "srv-secret-0123456789"
@@ -37,50 +35,9 @@ def vapi() -> ModuleType:
     return module
 
 
-class Sink:
-    """Herald's `/webhooks/vapi` minus the database: keeps each message with its headers, answers 200."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with sink.lock:
-                    sink.received.append(({k.lower(): v for k, v in self.headers.items()}, raw))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/vapi"
-
-    def __enter__(self) -> Sink:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
+def sink() -> Iterator[MessageSink]:
+    with MessageSink() as running:
         yield running
 
 
@@ -161,7 +118,7 @@ def test_herald_creates_calls_the_sdk_accepts(vapi: ModuleType) -> None:
         Call.model_validate(_sdk_view(fake.call(str(result.external_id))))
 
 
-def test_every_server_message_of_the_fake_is_vapis_and_herald_reads_it(vapi: ModuleType, sink: Sink) -> None:
+def test_every_server_message_of_the_fake_is_vapis_and_herald_reads_it(vapi: ModuleType, sink: MessageSink) -> None:
     from vapi.types import ServerMessageEndOfCallReport, ServerMessageStatusUpdate
     from vapi.types.server_message_end_of_call_report_ended_reason import ServerMessageEndOfCallReportEndedReason
     from vapi.types.server_message_status_update_status import ServerMessageStatusUpdateStatus

@@ -568,6 +568,50 @@ class FakeVapi:
         return False
 
 
+class MessageSink:
+    """Herald's `/webhooks/vapi` minus the database, for tests: keeps each message's headers and body, answers 200."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        #: (headers in lower case, raw body) of every message received, in arrival order.
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with sink._lock:
+                    sink.received.append(({key.lower(): value for key, value in self.headers.items()}, raw))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(_POLL,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The webhook URL to give the fake (`callback_url`) or Herald's outbound (`server_url`)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/webhooks/vapi"
+
+    def __enter__(self) -> MessageSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeVapi
     protocol_version = "HTTP/1.1"
