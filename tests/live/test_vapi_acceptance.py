@@ -198,6 +198,7 @@ def rejections(store: Store, public: str, fake_url: str) -> None:
             assert SECRET not in answer.text and KEY not in answer.text
         ignored = client.post(url, json={"message": {"type": "transcript", "transcript": "hi"}})
         assert ignored.status_code == 200 and ignored.json() == {"accepted": 0, "duplicates": 0}
+        assert _count(store, select(func.count()).select_from(t.events)) == before
         # A genuine but late and repeated message: accepted, and it changes nothing (a call never moves backwards).
         late = client.post(url, content=body, headers={"X-Vapi-Secret": SECRET})
         assert late.status_code == 200, late.text
