@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -107,11 +108,20 @@ def _finished(store: Store) -> bool:
         return tx.campaign(1).status is CampaignStatus.FINISHED
 
 
-def test_serve_and_workers_run_a_campaign_through_vapi(
-    processes: Processes, store: Store, fake_vapi: str, tmp_path: Path, database_url: str
-) -> None:
-    contacts, limit = 400, 25
-    workers = 3 if database_url.startswith("postgresql") else 2
+def run_live(
+    processes: Processes,
+    store: Store,
+    fake_vapi: str,
+    tmp_path: Path,
+    *,
+    workers: int,
+    contacts: int,
+    limit: int,
+    kills: int = 0,
+) -> tuple[dict[str, str], str, list[subprocess.Popen[bytes]], subprocess.Popen[bytes]]:
+    """Create and load the campaign, start serve and workers, activate, kill `kills` workers at random moments
+    (each replaced), and wait until the campaign finished and every message was applied. Returns the environment,
+    Herald's public URL, the workers and serve (still running)."""
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = {"VAPI_KEY": KEY, "VAPI_SERVER_SECRET": SECRET, "HERALD_PUBLIC_URL": public}
@@ -129,18 +139,57 @@ def test_serve_and_workers_run_a_campaign_through_vapi(
     assert serve.poll() is None, log_of(serve)
     running = [processes.start("worker", "--poll", "0.2", **env) for _ in range(workers)]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
+    rng = random.Random(7)
+    for _ in range(kills):
+        target = _count(store, select(func.count()).select_from(t.calls)) + rng.randint(5, contacts // (kills + 1))
+        wait_for(
+            lambda target=target: (
+                _count(store, select(func.count()).select_from(t.calls)) >= target or _finished(store)
+            ),
+            "calls to be placed",
+            every=0.05,
+        )
+        victim = running.pop(rng.randrange(len(running)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        running.append(processes.start("worker", "--poll", "0.2", **env))
     wait_for(lambda: _finished(store), "the campaign to finish", every=0.5)
     wait_for(
         lambda: fake_stats(fake_vapi)["pending_messages"] == 0 and _pending(store) == 0,
         "every server message posted and applied",
         every=0.2,
     )
+    return env, public, running, serve
+
+
+def test_serve_and_workers_run_a_campaign_through_vapi(
+    processes: Processes, store: Store, fake_vapi: str, tmp_path: Path, database_url: str
+) -> None:
+    contacts, limit = 400, 25
+    workers = 3 if database_url.startswith("postgresql") else 2
+    env, public, running, serve = run_live(
+        processes, store, fake_vapi, tmp_path, workers=workers, contacts=contacts, limit=limit
+    )
     rejections(store, public, fake_vapi)
     assert stop(running) == [0] * workers, [log_of(worker) for worker in running]
     check(store, fake_vapi, contacts=contacts, limit=limit)
-    exports(processes, env, store, public)
+    exports(processes, env, store, public, contacts)
     assert stop([serve]) == [0], log_of(serve)
     assert "Traceback" not in "".join(log_of(process) for process in [*running, serve])
+
+
+def test_workers_killed_at_random_moments_place_no_call_twice(
+    processes: Processes, store: Store, fake_vapi: str, tmp_path: Path
+) -> None:
+    """Vapi has no idempotency key: a start whose worker died is adopted from its first server message (which
+    carries Herald's call id) long before its claim is taken back, so no call is lost or placed twice."""
+    env, public, running, serve = run_live(
+        processes, store, fake_vapi, tmp_path, workers=2, contacts=300, limit=20, kills=6
+    )
+    assert stop(running) == [0, 0], [log_of(worker) for worker in running]
+    assert stop([serve]) == [0], log_of(serve)
+    check(store, fake_vapi, contacts=300, limit=20)
+    exports(processes, env, store, public, 300)
 
 
 def check(store: Store, fake_url: str, contacts: int, limit: int) -> None:
@@ -205,7 +254,7 @@ def rejections(store: Store, public: str, fake_url: str) -> None:
     assert _count(store, select(func.count()).select_from(t.events)) <= before + 1
 
 
-def exports(processes: Processes, env: dict[str, str], store: Store, public: str) -> None:
+def exports(processes: Processes, env: dict[str, str], store: Store, public: str, count: int) -> None:
     """The call and contact exports hold the same invariants as a simulated campaign's."""
     calls_csv = processes.run("export", "1", "calls", "--layout", "2026-07", **env)
     contacts_csv = processes.run("export", "1", "contacts", **env)
@@ -232,7 +281,7 @@ def exports(processes: Processes, env: dict[str, str], store: Store, public: str
             assert row["status"] in ("busy", "no-answer", "failed")
         assert (row["interested"] == "True") is bool(row["email"])
         billed_by_contact[row["number_to"]] = billed_by_contact.get(row["number_to"], 0) + billed
-    assert len(contacts) == len({row["contact"] for row in contacts}) == 400
+    assert len(contacts) == len({row["contact"] for row in contacts}) == count
     for row in contacts:
         assert row["status"] in ("answered", "converted", "voicemail", "failed")
         assert seconds(row["billed_duration"]) == billed_by_contact.get(row["contact"], 0)
