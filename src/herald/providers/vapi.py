@@ -11,10 +11,13 @@ up, recording, the analysis' structured data and success evaluation). Every othe
 ignored. A message is authentic when it carries the campaign's `server_secret` as `X-Vapi-Secret`, as a bearer
 token, or as the HMAC-SHA256 of the body (Vapi's HMAC credential).
 
-Vapi has no idempotency key on `POST /call`, so `idempotent` is False: a start whose answer was lost because its
-worker died is failed as `worker_lost` (the failed-retry rule places a new attempt), never sent twice. A start that
-timed out after the request went out is looked up (`GET /call`, by Herald's id in the call's metadata) before it is
-tried again, so a call Vapi did create is adopted instead of placed a second time.
+Vapi has no idempotency key on `POST /call`, so `idempotent` is False and a start is never sent twice blindly:
+- its worker died before recording the answer: the call's first server message (queued or ringing, within seconds)
+  carries Herald's id and adopts it, long before a dead worker's claims are taken back (20 s); a start still without
+  any message then is failed as `worker_lost` and the failed-retry rule places a new attempt;
+- the request went out but no answer came (timeout, dropped connection): the call is looked up (`GET /call`, by
+  Herald's id in its metadata) and adopted if Vapi created it; otherwise it is retried later, and its server
+  messages, if it exists after all, adopt it before the retry is due (5 s or more).
 """
 
 from __future__ import annotations
