@@ -197,7 +197,7 @@ def test_a_timeout_without_a_call_is_retryable() -> None:
             raise httpx.ReadTimeout("slow", request=request)
         assert (
             request.url.params["phoneNumberId"] == "pn-1"
-            and request.url.params["createdAtGe"] == "2026-01-05T14:50:00Z"
+            and request.url.params["createdAtGe"] == "2026-01-05T14:58:00Z"
         )
         other = {"id": "call-other", "assistantOverrides": {"metadata": {CALL_ID_KEY: "cll_someone_else"}}}
         return httpx.Response(200, json=[other, "junk"])

@@ -65,8 +65,9 @@ BACKOFF_PLAN = {"type": "exponential", "maxRetries": 10, "baseDelaySeconds": 1}
 MAX_NAME = 40
 #: The longest `ended_reason` a call keeps (the store's column); a few of Vapi's error reasons are longer.
 MAX_REASON = 64
-#: How far back a lookup after a timeout searches for the call the lost answer was about.
-LOOKUP_WINDOW = timedelta(minutes=10)
+#: How long before the start a lookup after a timeout searches from (the start is seconds old; the margin covers a
+#: skew between Herald's clock and Vapi's, and keeps the list under its 1000-call page).
+LOOKUP_WINDOW = timedelta(minutes=2)
 
 # --- endedReason → Herald (SPEC §4) --------------------------------------------------------------------------------
 
