@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -165,11 +166,14 @@ def test_other_retryable_statuses(status: int) -> None:
 
 def test_the_key_never_reaches_an_error_message() -> None:
     def echo(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"message": [f"bad headers {dict(request.headers)}"], "statusCode": 400})
+        server = json.loads(request.content)["assistantOverrides"]["server"]["headers"]
+        echoed = f"bad request {request.headers['authorization']} {server}"
+        return httpx.Response(400, json={"message": [echoed], "statusCode": 400})
 
     with scripted(echo) as adapter:
         [result] = adapter.start_calls(calls(1), NOW)
     assert result.error is StartError.REJECTED and "Bearer ***" in result.error_msg
+    assert "'X-Vapi-Secret': '***'" in result.error_msg
     assert KEY not in result.error_msg and SERVER_SECRET not in result.error_msg
 
 

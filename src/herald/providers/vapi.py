@@ -240,7 +240,8 @@ class VapiOutbound:
             return [StartResult.retryable("config_error", str(error.args[0]))] * len(requests)
 
         def start(request: CallRequest) -> StartResult:
-            return self._start(request, key, call_body(request, self.options, self.server_url, secret), now)
+            body = call_body(request, self.options, self.server_url, secret)
+            return self._start(request, key, body, now, secret)
 
         if len(requests) == 1:
             return [start(requests[0])]
@@ -253,7 +254,9 @@ class VapiOutbound:
     def _headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
-    def _start(self, request: CallRequest, key: str, body: dict[str, Any], now: datetime) -> StartResult:
+    def _start(
+        self, request: CallRequest, key: str, body: dict[str, Any], now: datetime, secret: str = ""
+    ) -> StartResult:
         url = self.options.api_base_url + "/call"
         try:
             response = self._client.post(url, json=body, headers=self._headers(key))
@@ -268,7 +271,7 @@ class VapiOutbound:
             return StartResult.retryable("config_error", "api_key is not ASCII text")
         except httpx.HTTPError as error:
             return StartResult.retryable("network_error", _short(f"{type(error).__name__}: {error}", key))
-        return classify(response, key)
+        return classify(response, key, secret)
 
     def _recover(self, request: CallRequest, key: str, now: datetime) -> StartResult:
         """After an unanswered start: the call Vapi created for it, or retryable when there is none (or no answer)."""
@@ -303,8 +306,11 @@ def _vapi_message(payload: Any, fallback: str) -> str:
     return fallback
 
 
-def classify(response: httpx.Response, key: str) -> StartResult:
-    """Vapi's answer to `POST /call`: the call's id, retryable (408, 429, 5xx), or rejected with Vapi's message."""
+def classify(response: httpx.Response, key: str, secret: str = "") -> StartResult:
+    """Vapi's answer to `POST /call`: the call's id, retryable (408, 429, 5xx), or rejected with Vapi's message.
+
+    Neither the API key nor the server secret (which the request carries) survives in the message.
+    """
     status = response.status_code
     try:
         payload: Any = response.json()
@@ -315,7 +321,7 @@ def classify(response: httpx.Response, key: str) -> StartResult:
         if isinstance(external_id, str) and external_id:
             return StartResult(external_id=external_id)
         return StartResult.rejected("bad_response", f"HTTP {status} without a call id")
-    message = _short(_vapi_message(payload, response.text), key) or response.reason_phrase
+    message = _short(_short(_vapi_message(payload, response.text), key), secret) or response.reason_phrase
     if status in (408, 429) or status >= 500:
         return StartResult.retryable(f"http_{status}", message)
     return StartResult.rejected(f"http_{status}", message)
