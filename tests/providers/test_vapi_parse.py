@@ -203,13 +203,18 @@ def test_malformed_messages_are_422_naming_the_field(raw: bytes, problem: str) -
 
 
 def test_outcome_rules() -> None:
-    assert outcome({}) == {"tags": [], "extracted": {}, "converted": False}
+    assert outcome({}) == {"tags": [], "extracted": {}, "converted": False, "follow_up_at": None}
     data = {"tags": ["a", 3, ""], "b": True, "c": False, "d": None, "e": "", "f": {"x": [1]}, "converted": False}
     assert outcome({"structuredData": data, "successEvaluation": "true"}) == {
         "tags": ["a", "b"],
         "extracted": {"f": '{"x":[1]}'},
         "converted": False,  # the agent's own flag wins over the evaluation
+        "follow_up_at": None,
     }
+    follow = {"follow_up_at": "2026-01-06T10:00:00-06:00"}
+    assert outcome({"structuredData": follow})["follow_up_at"] == "2026-01-06T16:00:00+00:00"
+    for bad in ("tomorrow", "2026-01-06T10:00:00", 3, None):
+        assert outcome({"structuredData": {"follow_up_at": bad}})["follow_up_at"] is None
     assert outcome({"successEvaluation": True})["converted"] is True
     assert outcome({"successEvaluation": " TRUE "})["converted"] is True
     assert outcome({"successEvaluation": "8"})["converted"] is False

@@ -57,6 +57,8 @@ SIGNATURE_HEADERS = ("X-Vapi-Signature", "X-Signature")
 TIMESTAMP_HEADER = "X-Timestamp"
 #: The key of Herald's call id in the overrides' `metadata` and `variableValues`.
 CALL_ID_KEY = "heraldCallId"
+#: The structured-data key an assistant uses to ask for a follow-up call (SPEC §6).
+FOLLOW_UP_KEY = "follow_up_at"
 #: The only server messages Herald asks for (the overrides replace the assistant's list): less traffic to ignore.
 SERVER_MESSAGES = ("status-update", "end-of-call-report")
 #: Vapi does not retry a server message unless told to; a report lost to a restart would leave the call open.
@@ -402,14 +404,18 @@ def outcome(analysis: Mapping[str, Any]) -> dict[str, Any]:
     `structuredData.tags` (strings) and every other key whose value is `true` are tags; other non-empty values are
     extracted fields (text; objects and lists as compact JSON); `structuredData.converted`, else a `successEvaluation`
     of true, is the agent's converted flag. The campaign's conversion rule then decides (SPEC §6).
+    `structuredData.follow_up_at`, an ISO 8601 time with an offset, asks for a follow-up call (ignored otherwise).
     """
     data = analysis.get("structuredData")
     tags: set[str] = set()
     extracted: dict[str, str] = {}
     converted: bool | None = None
+    follow_up_at: str | None = None
     if isinstance(data, dict):
         for key, value in data.items():
-            if key == "tags" and isinstance(value, list):
+            if key == FOLLOW_UP_KEY:
+                follow_up_at = _follow_up(value)
+            elif key == "tags" and isinstance(value, list):
                 tags.update(str(tag) for tag in value if isinstance(tag, str) and tag)
             elif key == "converted" and isinstance(value, bool):
                 converted = value
@@ -422,7 +428,18 @@ def outcome(analysis: Mapping[str, Any]) -> dict[str, Any]:
     if converted is None:
         evaluation = analysis.get("successEvaluation")
         converted = evaluation is True or (isinstance(evaluation, str) and evaluation.strip().lower() == "true")
-    return {"tags": sorted(tags), "extracted": extracted, "converted": converted}
+    return {"tags": sorted(tags), "extracted": extracted, "converted": converted, "follow_up_at": follow_up_at}
+
+
+def _follow_up(value: Any) -> str | None:
+    """A follow-up time the agent asked for, normalised to UTC ISO text; None when it is not a time with an offset."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).isoformat() if parsed.tzinfo is not None else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -510,7 +527,6 @@ class VapiInbound:
             "recording": bool(recording_url),
             "recording_url": recording_url,
             **outcome(analysis),
-            "follow_up_at": None,
         }
         return ProviderEvent(NAME, external_id, "ended", ended_at, data=data, attempt_id=attempt_id)
 
