@@ -62,6 +62,13 @@ _PROVIDERS: dict[str, ProviderSpec] = {
     for spec in (
         ProviderSpec("simulator", "herald.providers.simulator", "SimulatorOptions", "live_simulator", None),
         ProviderSpec("http", "herald.providers.http", "HttpOptions", "HttpOutbound", "HttpInbound", idempotent=True),
+        ProviderSpec(
+            "whatsapp_cloud",
+            "herald.providers.whatsapp_cloud",
+            "WhatsAppCloudOptions",
+            "WhatsAppCloudOutbound",
+            "WhatsAppCloudInbound",
+        ),
     )
 }
 
