@@ -228,7 +228,8 @@ class FakeWhatsApp:
 
         `messages` (sends accepted), `requests` (sends received), `unauthorized`, `rejected` (Graph errors other
         than injected rate limits), `injected_429`, `outcomes` (Herald's message id, from
-        `biz_opaque_callback_data` -> `status` (a key of OUTCOMES), `wamid`, `to`, and `error_code` when failed),
+        `biz_opaque_callback_data` -> `status` (a key of OUTCOMES), `wamid`, `to`, `statuses` (the status webhooks
+        of its story, in order) and `error_code` when failed),
         `templates` (message id -> template name), `posts`, `post_failures`, `events_posted`, `last_post_error`,
         `pending_events`.
         """
@@ -324,6 +325,11 @@ class FakeWhatsApp:
                 bodies.append(self._inbound(rng, user, {"type": "text", "text": {"body": "STOP"}}, None))
             elif outcome == "chatter":
                 bodies.append(self._inbound(rng, user, {"type": "text", "text": {"body": "Gracias"}}, wamid))
+        recorded["statuses"] = [
+            body["entry"][0]["changes"][0]["value"]["statuses"][0]["status"]
+            for body in bodies
+            if "statuses" in body["entry"][0]["changes"][0]["value"]
+        ]
         self._stats["outcomes"][tracker or wamid] = recorded
         self._stats["templates"][tracker or wamid] = request["template"]["name"]
         self._schedule(rng, bodies)
