@@ -91,7 +91,8 @@ class FakeWhatsApp:
 
     `app_secret` (or `env:NAME`) signs the webhooks; `token` (or `env:NAME`), when set, is the bearer token every
     send must carry. `shape` is `current`, `older` or `mixed` (each webhook picks one). Templates named in
-    `unknown_templates` are refused with 132001. Delays are in seconds of wall time.
+    `unknown_templates` are refused with 132001. Delays are in seconds of wall time. `client` posts the webhooks
+    (e.g. a Starlette TestClient of Herald's app, with `senders=1`); by default a client of its own.
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class FakeWhatsApp:
         shape: str = "mixed",
         unknown_templates: Sequence[str] = (),
         senders: int = 4,
+        client: httpx.Client | None = None,
     ) -> None:
         if not 0 <= min_delay <= max_delay:
             raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
@@ -160,7 +162,8 @@ class FakeWhatsApp:
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
-        self._client: httpx.Client | None = None
+        self._own_client = client is None
+        self._client: httpx.Client | None = client
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -185,7 +188,8 @@ class FakeWhatsApp:
 
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
-        self._client = httpx.Client(timeout=5.0)
+        if self._client is None:
+            self._client = httpx.Client(timeout=5.0)
         self._threads = [
             threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-wa-http", daemon=True),
             *(
@@ -208,7 +212,7 @@ class FakeWhatsApp:
         for thread in self._threads:
             thread.join()
         self._threads = []
-        if self._client is not None:
+        if self._client is not None and self._own_client:
             self._client.close()
             self._client = None
 
