@@ -56,12 +56,20 @@ def _matches(options: Mapping[str, Any], filters: Sequence[Mapping[str, str]]) -
 
 
 def _candidates(tx: Tx, provider: str, filters: Sequence[Mapping[str, str]]) -> dict[int, Mapping[str, Any]]:
-    """Options of every campaign of the provider (finished and archived ones too: a late opt-out still counts)."""
-    return {
-        campaign.id: campaign.config.provider_options
-        for campaign in tx.campaigns()
-        if campaign.config.provider == provider and _matches(campaign.config.provider_options, filters)
-    }
+    """Options of every campaign of the provider (finished and archived ones too: a late opt-out still counts).
+
+    Filtered by provider in SQL and on the raw stored options, without validating whole campaign configurations:
+    this runs for every webhook.
+    """
+    config = t.campaigns.c.config
+    rows = tx.connection.execute(
+        select(t.campaigns.c.id, config["provider_options"]).where(config["provider"].as_string() == provider)
+    )
+    found: dict[int, Mapping[str, Any]] = {}
+    for campaign_id, options in rows:
+        if isinstance(options, dict) and _matches(options, filters):
+            found[campaign_id] = options
+    return found
 
 
 def _numbers(digits: str) -> list[str]:
@@ -162,6 +170,6 @@ def handshake(store: Store, provider: str, params: Mapping[str, str]) -> str | N
     if challenge is None or token_of is None:
         return None
     with store.read() as tx:
-        tokens = [token_of(c.config.provider_options) for c in tx.campaigns() if c.config.provider == provider]
+        tokens = [token_of(options) for options in _candidates(tx, provider, [{}]).values()]
     answer: str | None = challenge(params, tokens)
     return answer
