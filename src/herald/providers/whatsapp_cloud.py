@@ -48,6 +48,8 @@ DEFAULT_API_BASE_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v25.0"
 MAX_CONCURRENCY = 16
 MAX_MESSAGE = 500
+#: Longest provider id kept (the inbox's and the messages table's column width).
+MAX_ID = 128
 
 #: Keywords (and quick-reply payloads or titles) that opt a recipient out, compared without case or accents.
 DEFAULT_OPT_OUT_KEYWORDS = (
@@ -331,6 +333,14 @@ def _text(container: Mapping[str, Any], field: str, where: str, *, required: boo
     return value
 
 
+def _ident(container: Mapping[str, Any], field: str, where: str, *, required: bool = True) -> str:
+    """A message id (`wamid.…`): stored as the inbox key, so bounded like it."""
+    value = _text(container, field, where, required=required)
+    if len(value) > MAX_ID:
+        _fail(f"{where}.{field}", f"is longer than {MAX_ID} characters")
+    return value
+
+
 def _time(container: Mapping[str, Any], where: str) -> datetime:
     value = container.get("timestamp")
     # Meta sends Unix seconds as a string; a number is accepted too.
@@ -391,11 +401,14 @@ def _status_events(value: Mapping[str, Any], where: str) -> list[ProviderEvent]:
     for index, raw in enumerate(_list(value.get("statuses"), f"{where}.statuses")):
         at = f"{where}.statuses[{index}]"
         status = _object(raw, at)
-        wamid = _text(status, "id", at)
+        wamid = _ident(status, "id", at)
         kind = _text(status, "status", at)
         occurred_at = _time(status, at)
         tracker = status.get("biz_opaque_callback_data")
-        attempt_id = tracker if isinstance(tracker, str) and tracker.isascii() and tracker.isdigit() else ""
+        # Herald's id is a row id: digits, and few enough to be one (anything else is another system's tracker).
+        attempt_id = ""
+        if isinstance(tracker, str) and tracker.isascii() and tracker.isdigit() and len(tracker) <= 18:
+            attempt_id = tracker
         if kind not in STATUS_KINDS:
             continue  # `deleted`, `warning`, …: nothing a sendout records
         data: dict[str, Any] = {}
@@ -404,7 +417,7 @@ def _status_events(value: Mapping[str, Any], where: str) -> list[ProviderEvent]:
             first = _object(errors[0], f"{at}.errors[0]") if errors else {}
             code = first.get("code")
             data = {
-                "error_code": str(code) if isinstance(code, int | str) and not isinstance(code, bool) else "",
+                "error_code": str(code)[:16] if isinstance(code, int | str) and not isinstance(code, bool) else "",
                 "error_msg": str(first.get("title") or first.get("message") or "")[:MAX_MESSAGE],
             }
         events.append(
@@ -419,11 +432,11 @@ def _message_events(value: Mapping[str, Any], where: str) -> list[ProviderEvent]
     for index, raw in enumerate(_list(value.get("messages"), f"{where}.messages")):
         at = f"{where}.messages[{index}]"
         message = _object(raw, at)
-        wamid = _text(message, "id", at)
+        wamid = _ident(message, "id", at)
         kind = _text(message, "type", at)
         occurred_at = _time(message, at)
         context = message.get("context")
-        ref = _text(_object(context, f"{at}.context"), "id", f"{at}.context", required=False) if context else ""
+        ref = _ident(_object(context, f"{at}.context"), "id", f"{at}.context", required=False) if context else ""
         data: dict[str, Any] = {"from": _sender(message, contacts, where)}
         if kind == "button":
             button = _object(message.get("button"), f"{at}.button")
