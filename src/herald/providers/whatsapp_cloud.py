@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from herald.providers.base import (
     Inbound,
@@ -144,6 +144,16 @@ class WhatsAppCloudOptions(BaseModel):
 def options_of(options: Mapping[str, Any]) -> WhatsAppCloudOptions:
     """A campaign's raw `provider_options` validated (they were validated when the campaign was created)."""
     return WhatsAppCloudOptions.model_validate(dict(options))
+
+
+def _reply_words(options: Mapping[str, Any]) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+    """(opt-out, accept, reject) words of a campaign; the defaults when its stored options no longer validate,
+    so that a webhook is never lost to a configuration edited behind Herald's back."""
+    try:
+        settings = options_of(options)
+    except ValidationError:
+        return DEFAULT_OPT_OUT_KEYWORDS, DEFAULT_ACCEPT_REPLIES, DEFAULT_REJECT_REPLIES
+    return settings.opt_out_keywords, settings.accept_replies, settings.reject_replies
 
 
 def sign(app_secret: str, body: bytes) -> str:
@@ -490,8 +500,8 @@ class WhatsAppCloudInbound:
         changes no status (kind `button`). Statuses are returned as they are."""
         if event.kind not in (BUTTON, TEXT):
             return event
-        settings = options_of(options)
-        stop = {_normal(word) for word in settings.opt_out_keywords}
+        stop_words, accept_words, reject_words = _reply_words(options)
+        stop = {_normal(word) for word in stop_words}
         if event.kind == TEXT:
             if _normal(str(event.data.get("text", ""))) in stop:
                 return replace(event, kind="opt_out", data={"from": event.data.get("from", "")})
@@ -500,7 +510,7 @@ class WhatsAppCloudInbound:
         button = {"id": str(event.data.get("id", "")), "name": str(event.data.get("name", ""))}
         if said & stop:
             return replace(event, kind="opt_out", data=button)
-        for words, accepted in ((settings.accept_replies, True), (settings.reject_replies, False)):
+        for words, accepted in ((accept_words, True), (reject_words, False)):
             if said & {_normal(word) for word in words}:
                 # Accepting the template's offer is the recipient's own "converted" (the agent flag of §6).
                 data = {**button, "text": button["name"], "accepted": accepted, "converted": accepted}
