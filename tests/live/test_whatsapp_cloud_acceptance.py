@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import re
 import signal
 import subprocess
@@ -121,9 +122,32 @@ def pending(store: Store) -> int:
         return int(tx.connection.execute(select(func.count()).where(t.events.c.applied_at.is_(None))).scalar_one())
 
 
-@pytest.mark.parametrize("contacts", [150])
+def sent(store: Store) -> int:
+    with store.read() as tx:
+        return int(tx.connection.execute(select(func.count()).select_from(t.messages)).scalar_one())
+
+
 def test_a_whatsapp_campaign_through_serve_workers_and_the_fake_cloud_api(
-    processes: Processes, store: Store, fake: tuple[str, int], tmp_path: Path, database_url: str, contacts: int
+    processes: Processes, store: Store, fake: tuple[str, int], tmp_path: Path, database_url: str
+) -> None:
+    run_live(processes, store, fake, tmp_path, database_url, contacts=150, kills=0)
+
+
+def test_workers_killed_at_random_moments_send_no_message_twice(
+    processes: Processes, store: Store, fake: tuple[str, int], tmp_path: Path, database_url: str
+) -> None:
+    run_live(processes, store, fake, tmp_path, database_url, contacts=100, kills=3)
+
+
+def run_live(
+    processes: Processes,
+    store: Store,
+    fake: tuple[str, int],
+    tmp_path: Path,
+    database_url: str,
+    *,
+    contacts: int,
+    kills: int,
 ) -> None:
     api_url, port = fake
     env = {"WA_TOKEN": TOKEN, "WA_APP_SECRET": SECRET, "WA_VERIFY_TOKEN": "verify-acceptance"}
@@ -151,6 +175,18 @@ def test_a_whatsapp_campaign_through_serve_workers_and_the_fake_cloud_api(
         processes.start("worker", "--poll", "0.2", **env) for _ in range(3 if "postgresql" in database_url else 2)
     ]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
+    rng = random.Random(11)
+    for _ in range(kills):
+        target = sent(store) + rng.randint(5, max(6, contacts // (kills + 1)))
+        wait_for(
+            lambda target=target: sent(store) >= target or campaign_status(store) is CampaignStatus.FINISHED,
+            "messages to be sent",
+            every=0.05,
+        )
+        victim = workers.pop(rng.randrange(len(workers)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        workers.append(processes.start("worker", "--poll", "0.2", **env))
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     # Late webhooks (a duplicate `read` after the end) must all be taken and applied before the checks.
     wait_for(lambda: fake_stats(api_url)["pending_events"] == 0 and pending(store) == 0, "every webhook applied")
@@ -194,11 +230,17 @@ def check(store: Store, stats: dict[str, Any], exported: bytes, contacts: int) -
         inflight = tx.inflight_count(1)
         suppressed = tx.suppressed_numbers(tx.campaign(1).business_id)
     assert inflight == 0 and all(person.final for person in people.values())
-    outcomes: dict[str, dict[str, Any]] = stats["outcomes"]
-    # Every message sent once (Graph has no idempotency key: a lost answer is never re-sent), each one Herald's.
-    assert stats["messages"] == len(messages) == len(outcomes) and stats["injected_429"] > 0
-    assert {str(m.id) for m in messages} == set(outcomes)
-    assert all(m.provider_message_id == outcomes[str(m.id)]["wamid"] for m in messages)
+    outcomes: dict[str, dict[str, Any]] = dict(stats["outcomes"])
+    # Every message sent once (Graph has no idempotency key: a send whose answer was lost is never repeated, it
+    # fails as worker_lost), each one Herald's; a claim its killed worker never sent is a failure of its own.
+    unsent = [m for m in messages if str(m.id) not in outcomes]
+    assert stats["messages"] == len(outcomes) == len(messages) - len(unsent) and stats["injected_429"] > 0
+    assert set(outcomes) <= {str(m.id) for m in messages}
+    assert all(m.provider_message_id == outcomes[str(m.id)]["wamid"] for m in messages if str(m.id) in outcomes)
+    for message in unsent:
+        assert (message.provider_message_id, message.error_code) == (f"send-{message.id}", "worker_lost")
+        outcomes[str(message.id)] = {"status": "failed", "statuses": [], "error_code": "worker_lost"}
+        stats["templates"][str(message.id)] = message.template
 
     by_contact: dict[int, list[Any]] = {}
     for message in messages:
