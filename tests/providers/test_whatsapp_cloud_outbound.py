@@ -189,3 +189,23 @@ def test_throughput_is_declared_per_phone_number() -> None:
         assert outbound.throughput == Throughput("whatsapp_cloud:42", 20, 20)
         assert outbound.idempotent is False
     assert "EAAG" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"phone_number_id": "+1555"}, "phone_number_id"),
+        ({"api_version": "25"}, "api_version"),
+        ({"api_base_url": "ftp://graph"}, "api_base_url"),
+        ({"opt_out_keywords": ["STOP", " ! "]}, "opt_out_keywords"),
+        ({"messages_per_second": 0}, "messages_per_second"),
+        ({"parameter_format": "numbered"}, "parameter_format"),
+        ({"app_secret": ""}, "app_secret"),
+        ({"acess_token": "x"}, "acess_token"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_field(change: dict[str, Any], problem: str) -> None:
+    good = {"phone_number_id": "1", "access_token": "env:T", "app_secret": "env:S"}
+    assert registry.validate_options("whatsapp_cloud", good)
+    with pytest.raises(registry.ProviderOptionsError, match=problem):
+        registry.validate_options("whatsapp_cloud", {**good, **change})
