@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from herald.api.app import create_app
 from herald.domain.campaign import parse_campaign
@@ -169,6 +169,25 @@ def test_statuses_by_heralds_id_once_each_and_signed(store: Store, sent: dict[st
     apply(store)
     row = message(store, wamid)
     assert row.delivered_at is not None and (row.error_code, row.error_msg) == ("131049", "Not delivered")
+
+
+def test_statuses_of_a_send_given_up_as_lost_are_recorded_on_it(
+    store: Store, sent: dict[str, str], client: TestClient
+) -> None:
+    wamid = sent[NUMBERS[0]]
+    herald_id = message_id(store, wamid)
+    with store.tx() as tx:  # what the worker recovery does to a start whose worker died before recording the answer
+        tx.connection.execute(
+            update(t.messages)
+            .where(t.messages.c.id == int(herald_id))
+            .values(provider_message_id=f"send-{herald_id}", error_code="worker_lost")
+        )
+    assert post(client, status(wamid, "delivered", herald_id)).json() == {"accepted": 1, "duplicates": 0}
+    apply(store)
+    with store.read() as tx:
+        row = tx.connection.execute(select(t.messages).where(t.messages.c.id == int(herald_id))).one()
+        waiting = tx.connection.execute(select(t.events.c.id).where(t.events.c.applied_at.is_(None))).all()
+    assert row.delivered_at is not None and waiting == []
 
 
 def test_a_quick_reply_finds_its_message_by_the_wamid_it_answers(

@@ -152,6 +152,10 @@ def route(
         if not event.attempt_id and event.kind not in ("sent", "delivered", "read", "failed"):
             # A reply is applied to the message it answers: by the provider's id when known, else by Herald's.
             event = replace(event, ref=provider_id or event.ref, attempt_id="" if provider_id else str(message_id))
+        elif event.attempt_id and provider_id and provider_id != event.external_id and provider_id.startswith("send-"):
+            # The send was given up as lost (its worker died before recording Meta's answer) but Meta had taken it:
+            # its statuses are recorded on it under the id it is known by, instead of waiting in the inbox forever.
+            event = replace(event, ref=provider_id)
         outcome = adapter.resolve(event, candidates[campaign_id])
         if outcome is not None:
             resolved.append(outcome)
