@@ -25,7 +25,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("provider: twilio\n", "unknown provider 'twilio'; known providers: http, simulator"),
+        ("provider: carrier_pigeon\n", "unknown provider 'carrier_pigeon'; known providers: http, simulator"),
         ("provider_options: {phone: {human: -1}}\n", "phone.human: Input should be greater than or equal to 0"),
         (
             "provider_options: {phone: {human: 0, machine: 0, unknown: 0, no_answer: 0, busy: 0, failed: 0}}\n",

@@ -8,13 +8,14 @@ from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from herald.api import errors, openapi, ops, ratelimit, v1
 from herald.api.idempotency import Idempotency
 from herald.api.limits import BodyLimit
 from herald.api.ratelimit import RateLimit
+from herald.api.webhook_routing import handshake
 from herald.api.webhooks import receive
 from herald.providers.base import WebhookError
 from herald.store import inbox
@@ -72,6 +73,14 @@ def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] |
             code = _ERROR_CODES.get(error.status, "error")
             return JSONResponse({"error": {"code": code, "message": error.message}}, status_code=error.status)
         return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates})
+
+    @app.get("/webhooks/{provider}")
+    async def webhook_handshake(provider: str, request: Request) -> PlainTextResponse:
+        """A provider's subscription handshake (Meta's `hub.challenge`): the challenge, or 403."""
+        answer = await run_in_threadpool(handshake, store, provider, dict(request.query_params))
+        if answer is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        return PlainTextResponse(answer)
 
     return app
 

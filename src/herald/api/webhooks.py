@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from herald.api import webhook_routing
 from herald.providers import registry
 from herald.providers.base import Inbound, ProviderEvent, WebhookError
 from herald.store import inbox
@@ -103,6 +104,11 @@ def _store_verified(
     now: datetime,
 ) -> Accepted:
     with store.tx() as tx:
+        if isinstance(adapter, webhook_routing.Routed):
+            # Events without Herald's id in each (replies, opt-outs): routed by the body's own keys.
+            events = webhook_routing.route(tx, provider, adapter, events, body, headers, url)
+            result = inbox.add(tx, events, now)
+            return Accepted(result.accepted, result.duplicates)
         options = _campaign_options(tx, provider, events)
         # Every campaign the body speaks of must have signed it: one forged event would otherwise ride along.
         try:

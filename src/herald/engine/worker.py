@@ -488,6 +488,7 @@ def _call(
                     template=start.template,
                     config=config,
                     variables={"name": start.name, **start.variables},
+                    context=start.context,
                 )
                 for start in starts
             ],

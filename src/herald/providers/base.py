@@ -46,6 +46,8 @@ class MessageRequest:
     template: str
     config: CampaignConfig
     variables: Mapping[str, str] = field(default_factory=dict)
+    #: The contact's `context` column (a template body parameter may name it).
+    context: str = ""
 
 
 class StartError(StrEnum):

@@ -63,6 +63,13 @@ _PROVIDERS: dict[str, ProviderSpec] = {
         ProviderSpec("simulator", "herald.providers.simulator", "SimulatorOptions", "live_simulator", None),
         ProviderSpec("http", "herald.providers.http", "HttpOptions", "HttpOutbound", "HttpInbound", idempotent=True),
         ProviderSpec("vapi", "herald.providers.vapi", "VapiOptions", "VapiOutbound", "VapiInbound"),
+        ProviderSpec(
+            "whatsapp_cloud",
+            "herald.providers.whatsapp_cloud",
+            "WhatsAppCloudOptions",
+            "WhatsAppCloudOutbound",
+            "WhatsAppCloudInbound",
+        ),
     )
 }
 
