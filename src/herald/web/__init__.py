@@ -13,11 +13,12 @@ from herald.store.queries import Store
 
 def install(app: FastAPI, store: Store) -> None:
     """Serve the console at `/` of `app` (whose `state.store` is `store`)."""
-    from herald.web import assets, auth, campaign_list, contacts_upload
+    from herald.web import assets, auth, campaign_list, contacts_upload, new_campaign
 
     app.state.store = store
     assets.install(app)
     auth.install(app)
     # Fixed paths (/campaigns/new, /campaigns/{id}/contacts/upload) before the campaign page's `/campaigns/{id}…`.
     app.include_router(campaign_list.router())
+    app.include_router(new_campaign.router())
     app.include_router(contacts_upload.router())
