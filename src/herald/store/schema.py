@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -460,4 +461,20 @@ login_failures = Table(
     Column("id", Integer, primary_key=True),
     Column("email", String(320), nullable=False, index=True),
     Column("failed_at", UTCDateTime, nullable=False),
+)
+
+# A contact file uploaded in the console, kept between its preview and its import (any `herald serve` process may
+# answer the next request); after the import it keeps the report and the rejects CSV, and no longer the file.
+web_uploads = Table(
+    "web_uploads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("data", LargeBinary),
+    Column("report", JSON),
+    Column("rejects_csv", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("imported_at", UTCDateTime),
 )

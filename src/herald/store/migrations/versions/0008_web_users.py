@@ -1,4 +1,4 @@
-"""web users: console users per business, their sessions and failed sign-ins
+"""web users: console users per business, their sessions, failed sign-ins and contact file uploads
 
 Revision ID: 0008
 Revises: 0005
@@ -57,8 +57,31 @@ def upgrade() -> None:
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_login_failures_email"), ["email"], unique=False)
 
+    op.create_table(
+        "web_uploads",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=True),
+        sa.Column("report", sa.JSON(), nullable=True),
+        sa.Column("rejects_csv", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", herald.store.schema.UTCDateTime(), nullable=False),
+        sa.Column("imported_at", herald.store.schema.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], name=op.f("fk_web_uploads_campaign_id_campaigns")),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_web_uploads_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_uploads")),
+    )
+    with op.batch_alter_table("web_uploads", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_uploads_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_web_uploads_user_id"), ["user_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("web_uploads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_uploads_user_id"))
+        batch_op.drop_index(batch_op.f("ix_web_uploads_campaign_id"))
+    op.drop_table("web_uploads")
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_failures_email"))
     op.drop_table("login_failures")
