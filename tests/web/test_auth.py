@@ -148,3 +148,13 @@ def test_another_business_campaign_is_a_404(console: Console) -> None:
     assert "Globex only" not in missing.text
     assert client.get("/campaigns/999999/contacts/upload").status_code == 404
     assert "Globex only" not in client.get("/?archived=1").text
+
+
+def test_a_form_posted_after_the_session_ended_goes_to_sign_in_then_the_list(console: Console) -> None:
+    client = console.sign_in(console.acme)
+    token = csrf_of(client.get("/").text)
+    with console.store.tx() as tx:
+        tx.connection.execute(update(t.web_sessions).values(expires_at=t.web_sessions.c.created_at))
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"

@@ -104,8 +104,9 @@ async def current_user(request: Request) -> WebUser:
     token = request.cookies.get(SESSION_COOKIE)
     found = await run_in_threadpool(_lookup, store_of(request), token) if token else None
     if found is None or token is None:
+        # Back to this page after signing in; a form post cannot be replayed, so it goes back to the list.
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise SignInRequired(path)
+        raise SignInRequired(path if request.method == "GET" else "/")
     user = WebUser(found.user_id, found.business_id, found.email, csrf_for(token))
     request.state.web_user = user
     return user
