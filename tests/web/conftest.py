@@ -1,4 +1,4 @@
-"""The web console over a real SQLite file: two businesses, a user each, and signed-in HTTP clients.
+"""The web console over a real database (SQLite file and PostgreSQL): two businesses, a user each, and signed-in HTTP clients.
 
 Requests go through Starlette's TestClient (httpx speaking ASGI to the app in this process); the browser tests in
 `test_browser.py` drive a real `herald serve` instead.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,9 +100,9 @@ def _member(store: Store, name: str) -> Member:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    """The app on a fresh SQLite file, with businesses `acme` and `globex`, one user each."""
-    store = Store.open(f"sqlite:///{tmp_path / 'herald.db'}")
+def console(database_url: str) -> Iterator[Console]:
+    """The app on a fresh SQLite file and on PostgreSQL, with businesses `acme` and `globex`, one user each."""
+    store = Store.open(database_url)
     app = create_app(store, rate_limit=None)
     yield Console(store, app, _member(store, "acme"), _member(store, "globex"))
     store.close()

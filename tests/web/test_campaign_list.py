@@ -20,7 +20,9 @@ def test_the_list_shows_each_campaign_with_its_numbers_and_a_link(console: Conso
     chat = console.campaign(console.acme, "Recordatorio", channel="whatsapp")
     console.campaign(console.globex, "Globex secret")
     client = console.sign_in(console.acme)
-    page = client.get("/").text
+    response = client.get("/")
+    assert response.headers["x-frame-options"] == "DENY" and response.headers["cache-control"] == "no-store"
+    page = response.text
     assert _names(page) == ["Recordatorio", "Cobranza &lt;enero&gt;"]  # newest first, escaped
     assert f'href="/campaigns/{phone}"' in page and f'href="/campaigns/{chat}"' in page
     assert "Globex secret" not in page
