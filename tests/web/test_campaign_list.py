@@ -75,3 +75,13 @@ def test_static_files_and_plotly_are_served_with_cache_headers(console: Console)
     assert plotly.status_code == 200
     assert "immutable" in plotly.headers["cache-control"] and "max-age=31536000" in plotly.headers["cache-control"]
     assert len(plotly.content) > 1_000_000
+
+
+def test_a_browser_gets_a_page_for_a_path_that_does_not_exist_and_api_clients_keep_json(console: Console) -> None:
+    client = console.sign_in(console.acme)
+    page = client.get("/campaigns/not-a-number", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "There is no such page." in page.text
+    assert client.get("/campaigns/not-a-number").headers["content-type"] == "application/json"
+    api = client.get("/api/v1.0/nothing-here", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.headers["content-type"] == "application/json"

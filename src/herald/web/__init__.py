@@ -1,7 +1,18 @@
 """The web console of `herald serve`: server-rendered pages (Jinja2) over the same services as the REST API.
 
-`install(app)` adds it to the ASGI application; each page module has a `router()`. Pages work with JavaScript off;
-`static/herald.js` only enhances them.
+`install(app, store)` adds it to the ASGI application; each page module has a `router()`. Pages work with JavaScript
+off; `static/herald.js` only enhances them. What a page module uses:
+
+- `auth.UserDep`: the signed-in `WebUser` (user id, business id, e-mail, CSRF token); signed out, a redirect to
+  /login. Every query a page makes is scoped to `user.business_id`.
+- `scope.CampaignDep`: with `{id:int}` in the path, the user's campaign, or the 404 page (another business's
+  campaign is answered exactly as a missing one).
+- `auth.FormDep`: a POSTed form whose `csrf_token` field has been checked (403 otherwise); every form carries
+  `<input type="hidden" name="csrf_token" value="{{ csrf_token }}">`.
+- `templating.render(request, "page.html", status, **context)`: the one Jinja2 environment (autoescape on); pages
+  extend `base.html` (blocks `title`, `heading`, `tabs`, `content`, `scripts`) and import `macros.html` as `ui`
+  (`ui.tab_strip`, `ui.status_badge`, `ui.percent`, form fields). `plotly_url` is plotly.js, served once.
+- `auth.WebError(status, message)`: an error page.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald.engine.clock import RealClock
 from herald.store import users as u
@@ -227,3 +229,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WebError)
     async def _web_error(request: Request, error: WebError) -> Response:
         return render(request, "error.html", error.status, status=error.status, message=error.message)
+
+    # A browser asking for a page that does not exist (`/campaigns/abc`, a mistyped path) gets a page, not the REST
+    # API's JSON error; API clients and every path of the API keep the API's answer.
+    api_answer = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        path = request.url.path
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if not wants_page or path.startswith(_API_PATHS) or error.status_code not in _PAGE_MESSAGES:
+            answer = api_answer(request, error)
+            return await answer if inspect.isawaitable(answer) else answer
+        message = _PAGE_MESSAGES[error.status_code]
+        return render(request, "error.html", error.status_code, status=error.status_code, message=message)
+
+
+_API_PATHS = ("/api/", "/webhooks/", "/healthz", "/readyz", "/metrics", "/openapi", "/static/")
+_PAGE_MESSAGES = {404: "There is no such page.", 405: "This page cannot be used that way."}
