@@ -120,14 +120,37 @@ def live_console(tmp_path: Path) -> Iterator[LiveConsole]:
         processes.stop_all()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (no cookies) and page, 1280 px wide, that accepts downloads."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def _page(browser: Any, **options: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, **options)
+    errors: list[str] = []
     try:
-        yield context.new_page()
+        opened = context.new_page()
+        opened.on("pageerror", lambda error: errors.append(str(error)))
+
+        def check(response: Any) -> None:
+            # Pages may answer 4xx on purpose (a refused sign-in, a form with errors, a 404); what they load may not.
+            if response.status >= 400 and response.request.resource_type != "document":
+                errors.append(f"{response.status} {response.url}")
+
+        opened.on("response", check)
+        yield opened
     finally:
         context.close()
+    # A script error or a stylesheet or script that fails to load is a bug even when the page still works.
+    assert not errors, errors
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) and page, 1280 px wide, that accepts downloads; the test fails if a
+    page it opened had a script error."""
+    yield from _page(browser)
+
+
+@pytest.fixture
+def page_without_js(browser: Any) -> Iterator[Any]:
+    """The same with JavaScript off: reading, and every form, must work without it."""
+    yield from _page(browser, java_script_enabled=False)
 
 
 def shoot(page: Any, console: LiveConsole, name: str) -> None:

@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .browser import LiveConsole, browser, chromium, live_console, page, shoot, sign_in
+from .browser import LiveConsole, browser, chromium, live_console, page, page_without_js, shoot, sign_in
 from .test_contacts_upload import BAD_ROWS
 
-__all__ = ["browser", "chromium", "live_console", "page"]  # fixtures used by name below
+__all__ = ["browser", "chromium", "live_console", "page", "page_without_js"]  # fixtures used by name below
 
 
 def test_sign_in_create_a_campaign_and_upload_contacts(page: Any, live_console: LiveConsole, tmp_path: Path) -> None:
@@ -100,3 +100,28 @@ def test_sign_in_create_a_campaign_and_upload_contacts(page: Any, live_console: 
     shoot(page, console, "other-business-404")
     assert len(console.screenshots) == 2 * 8
     print("screenshots:", *console.screenshots, sep="\n  ")
+
+
+def test_everything_works_with_javascript_off(page_without_js: Any, live_console: LiveConsole, tmp_path: Path) -> None:
+    page, console = page_without_js, live_console
+    sign_in(page, console, console.acme)
+    page.get_by_label("Status").select_option("pending")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r".*/\?status=pending&channel=$"))
+    assert page.get_by_label("Status").input_value() == "pending"
+    page.get_by_role("link", name="New campaign").first.click()
+    page.get_by_label("Name", exact=True).fill("Sin JavaScript")
+    page.get_by_label("Channel").select_option("whatsapp")
+    page.get_by_label("Template", exact=True).fill("recordatorio_v2")
+    page.get_by_role("button", name="Create campaign").click()
+    page.wait_for_url(re.compile(r".*/contacts/upload\?created=1$"))
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_bytes(BAD_ROWS)
+    page.get_by_label("Contacts file (CSV)").set_input_files(str(contacts))
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Import contacts").click()
+    assert page.locator("#count-added").inner_text() == "4"
+    page.goto(console.url + "/?channel=whatsapp")
+    assert page.get_by_role("row").filter(has_text="Sin JavaScript").count() == 1
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(console.url + "/login")
