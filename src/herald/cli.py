@@ -26,6 +26,7 @@ from herald.cli_support import open_store as _store
 from herald.cli_support import print_json as _print_json
 from herald.cli_support import print_table as _table
 from herald.cli_tenancy import register as register_tenancy
+from herald.cli_users import register as register_users
 from herald.cli_webhooks import register as register_webhooks
 from herald.console import plain_console, styled
 from herald.domain.statuses import Channel
@@ -64,6 +65,7 @@ register_tenancy(app)
 register_webhooks(app)
 register_ops(app)
 register_forecast(app)
+register_users(app)
 
 
 def _version(value: bool) -> None:

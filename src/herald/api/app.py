@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
+from herald import web
 from herald.api import errors, openapi, ops, ratelimit, v1
 from herald.api.idempotency import Idempotency
 from herald.api.limits import BodyLimit
@@ -48,6 +49,7 @@ def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] |
     app.add_middleware(Idempotency, store=store, prefix=v1.PREFIX)
     app.add_middleware(BodyLimit)
     ops.install(app)
+    web.install(app, store)  # the web console at `/`
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -424,4 +425,56 @@ webhook_attempts = Table(
     Column("status_code", Integer),
     Column("error", Text, nullable=False, default=""),
     Column("duration_ms", Integer, nullable=False, default=0),
+)
+
+# --- the web console's sign-in (issue 16) ---------------------------------------------------------------------------
+
+# A person who signs in to the web console, for one business. The e-mail (kept lower-case) is unique across businesses,
+# so that signing in names the business; the password is kept only as an Argon2id hash.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("business_id", ForeignKey("businesses.id"), nullable=False, index=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A signed-in browser: the cookie holds 256 random bits, of which only the SHA-256 is kept (as for API keys), so a
+# copy of the database signs no one in. Expired rows are answered as missing and removed when their user signs in.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+# Failed sign-ins per e-mail (known or not, so that a lock-out tells nothing about which addresses exist).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("failed_at", UTCDateTime, nullable=False),
+)
+
+# A contact file uploaded in the console, kept between its preview and its import (any `herald serve` process may
+# answer the next request); after the import it keeps the report and the rejects CSV, and no longer the file.
+web_uploads = Table(
+    "web_uploads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("data", LargeBinary),
+    Column("report", JSON),
+    Column("rejects_csv", LargeBinary),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("imported_at", UTCDateTime),
 )
