@@ -46,7 +46,8 @@ class _Entry:
     computed_at: datetime
 
 
-_lock = threading.Lock()
+# Reentrant: a computation that is already done runs its done-callback (`_finish`) at once, inside `_start`.
+_lock = threading.RLock()
 _values: dict[Hashable, _Entry] = {}
 _running: dict[Hashable, tuple[Hashable, Future[Any]]] = {}
 # Two at once: one long analysis never holds up every other campaign's figures.
