@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: How long a page waits for a figure it has never computed before showing "being computed".
-WAIT_SECONDS: float | None = 0.8
+WAIT_SECONDS: float | None = 0.3
 #: Figures kept per process (oldest dropped first).
 _KEEP = 64
 
