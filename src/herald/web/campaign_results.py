@@ -61,7 +61,7 @@ def fingerprint(store: Store, campaign_id: int, every: int) -> tuple[Any, ...]:
             if campaign.channel is Channel.PHONE_CALL
             else message_count(tx, campaign_id)
         )
-        counts = (q.count_contacts(tx, campaign_id), final_count(tx, campaign_id), attempts)
+        counts = (tx.contact_count(campaign_id), final_count(tx, campaign_id), attempts)
     period = None if campaign.status in _SETTLED else int(time.time() // every)
     return (campaign.status.value, campaign.archived, campaign.cycle_iteration, counts, period)
 
