@@ -1,14 +1,20 @@
 // Herald web console, campaign pages: progressive enhancement only (every tab works without this file).
 "use strict";
 
-// Overview: refresh the status, buttons and counters every 2 seconds from /campaigns/{id}/live, without a reload.
+// Overview: refresh the status, buttons and counters from /campaigns/{id}/live without a reload: every 2 seconds
+// while the campaign runs, every 10 while it waits for someone's action (pending, ready, finished), so that an open tab
+// on a settled campaign costs little.
 (() => {
   const live = document.querySelector("[data-live-url]");
   if (!live) return;
+  const running = () => live.querySelector('[data-running="true"]') !== null;
   let busy = false;
+  let last = 0;
   const refresh = async () => {
-    if (busy || document.hidden) return;
+    const every = running() ? 2000 : 10000;
+    if (busy || document.hidden || Date.now() - last < every - 100) return;
     busy = true;
+    last = Date.now();
     try {
       const response = await fetch(live.dataset.liveUrl, { headers: { Accept: "text/html" }, credentials: "same-origin" });
       if (response.ok) {
