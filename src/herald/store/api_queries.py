@@ -396,6 +396,7 @@ def _call_query() -> Any:
         c.duration,
         c.billed_seconds,
         c.recording_url,
+        c.error_code,  # shown by the console's Calls tab
         c.tags,
         c.extracted,
         k.id.label("contact_id"),

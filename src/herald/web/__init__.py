@@ -33,3 +33,11 @@ def install(app: FastAPI, store: Store) -> None:
     app.include_router(campaign_list.router())
     app.include_router(new_campaign.router())
     app.include_router(contacts_upload.router())
+    install_campaign_page(app)
+
+
+def install_campaign_page(app: FastAPI) -> None:
+    """The campaign page's tabs, `/campaigns/{id}…` (after the fixed paths above)."""
+    from herald.web import campaign_page
+
+    app.include_router(campaign_page.router())
