@@ -207,6 +207,10 @@ class BillingConfig(_Model):
         return BillingPolicy(machine_cap_seconds=self.machine_cap_seconds, unknown_as=self.unknown_as)
 
 
+#: The longest retry delay or response timeout a campaign may set (a year and a day): longer ones were mistakes, and
+#: a timer past year 9999 cannot be stored.
+MAX_TIMER_DAYS = 366
+
 _PHONE_ONLY = ("first_message",)
 _WHATSAPP_ONLY = ("template", "template_alt", "message_limit", "response_timeout_hours")
 
@@ -224,12 +228,14 @@ class CampaignConfig(_Model):
     default_region: str | None = None
     local_time: bool = False
     retries: int = Field(default=1, ge=0, le=5)
-    retry_delay_minutes: int | float = Field(default=60, ge=0, allow_inf_nan=False)
+    # Fractions reach seconds (0.05 = 3 s) for tests and local demos; an integer stays an int, so files and exports
+    # print as before. Bounded so that every delay added to a date stays a date (a year is plenty for a retry).
+    retry_delay_minutes: int | float = Field(default=60, ge=0, le=MAX_TIMER_DAYS * 24 * 60, allow_inf_nan=False)
     failed_retry_limit: int = Field(default=1, ge=0, le=10)
     concurrency_limit: int = Field(default=10, ge=1, le=100_000)
     # WhatsApp-only settings stay None on phone campaigns; read them through the properties below.
     message_limit: int | None = Field(default=None, ge=1, le=10_000)
-    response_timeout_hours: float | None = Field(default=None, gt=0)
+    response_timeout_hours: float | None = Field(default=None, gt=0, le=MAX_TIMER_DAYS * 24, allow_inf_nan=False)
     first_message: str | None = None
     template: str | None = None
     template_alt: str | None = None
