@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from herald.domain import links as tracking
 from herald.domain.billing import BillingPolicy
 from herald.domain.scheduling import WEEKDAYS, DayWindow, Schedule, parse_hhmm
 from herald.domain.statuses import Channel, ContactStatus
@@ -207,12 +208,37 @@ class BillingConfig(_Model):
         return BillingPolicy(machine_cap_seconds=self.machine_cap_seconds, unknown_as=self.unknown_as)
 
 
+class TrackedLink(_Model):
+    """A URL tracked in a WhatsApp campaign's messages (SPEC §7.5 `link_clicks`).
+
+    The template variable `variable` (default: the link's `id`) carries `{HERALD_PUBLIC_URL}/l/{token}`, and any
+    `{link:ID}` in a contact's variable text is replaced by the same URL. The redirect leads to `url`, or, when `url`
+    is left out, to the contact's own value of `variable` (a per-contact link, e.g. a payment page).
+    """
+
+    id: str = Field(pattern=tracking.LINK_ID)
+    name: str = Field(default="", max_length=255)
+    url: str | None = Field(default=None, max_length=tracking.MAX_URL)
+    variable: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None and not tracking.is_web_url(value):
+            raise ValueError("must be an absolute http:// or https:// URL without spaces")
+        return value
+
+    def spec(self) -> tracking.LinkSpec:
+        """The pure form of this link (its name defaults to its id)."""
+        return tracking.LinkSpec(self.id, self.name or self.id, self.variable or self.id, self.url)
+
+
 #: The longest retry delay or response timeout a campaign may set (a year and a day): longer ones were mistakes, and
 #: a timer past year 9999 cannot be stored.
 MAX_TIMER_DAYS = 366
 
 _PHONE_ONLY = ("first_message",)
-_WHATSAPP_ONLY = ("template", "template_alt", "message_limit", "response_timeout_hours")
+_WHATSAPP_ONLY = ("template", "template_alt", "message_limit", "response_timeout_hours", "links")
 
 
 class CampaignConfig(_Model):
@@ -239,6 +265,7 @@ class CampaignConfig(_Model):
     first_message: str | None = None
     template: str | None = None
     template_alt: str | None = None
+    links: tuple[TrackedLink, ...] | None = None
     scheduling: ScheduleConfig | None = None
     cycles: CyclesConfig = CyclesConfig()
     billing: BillingConfig = BillingConfig()
@@ -266,6 +293,20 @@ class CampaignConfig(_Model):
         if unknown:
             raise ValueError(f"cycles.filter_tags names tags the agent does not have: {', '.join(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _links_distinct(self) -> CampaignConfig:
+        specs = self.tracked_links
+        for what, values in (("id", [s.id for s in specs]), ("variable", [s.variable for s in specs])):
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                raise ValueError(f"links: two links have the same {what}: {', '.join(repeated)}")
+        return self
+
+    @cached_property
+    def tracked_links(self) -> tuple[tracking.LinkSpec, ...]:
+        """The campaign's tracked links, in order (none on phone campaigns)."""
+        return tuple(link.spec() for link in self.links or ())
 
     @property
     def daily_message_limit(self) -> int:
