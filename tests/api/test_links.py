@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from herald.api.app import create_app
 from herald.domain import links as tracking
@@ -204,3 +204,16 @@ def test_no_request_redirects_anywhere_that_was_not_stored(setup: Setup, text: s
         assert response.status_code == 404
         with setup.store.read() as tx:
             assert tx.connection.execute(select(func.count()).select_from(t.events)).scalar_one() == before
+
+
+def test_a_click_before_the_provider_id_is_known_redirects_without_counting(setup: Setup) -> None:
+    """The worker that sent the message died before recording the provider's answer: the click cannot name the
+    message for the rules, so the browser is redirected and nothing half-made enters the inbox."""
+    request = setup.by_number()[CONTACTS[0][0]]
+    with setup.store.tx() as tx:
+        tx.connection.execute(
+            update(t.messages).where(t.messages.c.id == request.message_id).values(provider_message_id=None)
+        )
+    response = setup.client.get(_path(request.variables["offer"]), follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (302, OFFER)
+    assert setup.pending_events() == 0

@@ -8,6 +8,7 @@ redirect without counting a click.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
@@ -17,6 +18,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from herald.api.auth import StoreDep
 from herald.store import links
 from herald.store.queries import Store
+
+log = logging.getLogger("herald.links")
 
 #: Asked of every answer: a browser or proxy that cached the redirect would hide the next click; the token must not
 #: reach the target site in a Referer header.
@@ -32,6 +35,8 @@ def _follow(store: Store, token: str, count: bool) -> str | None:
     with store.tx() as tx:
         if count:
             click = links.record_click(tx, token, now)
+            if click is not None and not click.recorded:
+                log.warning("click on message %s not counted: its provider id is not recorded yet", click.message_id)
             return click.url if click is not None else None
         return links.target(tx, token)
 

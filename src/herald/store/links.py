@@ -112,9 +112,10 @@ class Click:
 
     url: str
     recorded: bool
+    message_id: int
 
 
-def record_click(tx: Tx, token: str, now: datetime, event_id: str | None = None) -> Click | None:
+def record_click(tx: Tx, token: str, now: datetime) -> Click | None:
     """Record one click on a tracked link: None for a token that is malformed or not issued (answer 404).
 
     The click goes to the inbox as the message's `link_click` event, named by its provider's message id so that the
@@ -132,10 +133,10 @@ def record_click(tx: Tx, token: str, now: datetime, event_id: str | None = None)
         return None
     url, link_id, name, message_id, provider, provider_message_id = row
     if not provider_message_id:
-        return Click(url, recorded=False)
+        return Click(url, recorded=False, message_id=message_id)
     event = ProviderEvent(
         provider,
-        event_id or "click-" + secrets.token_hex(16),
+        "click-" + secrets.token_hex(16),  # each click is an event of its own
         "link_click",
         now,
         ref=provider_message_id,
@@ -144,4 +145,4 @@ def record_click(tx: Tx, token: str, now: datetime, event_id: str | None = None)
         attempt_id=str(message_id),
     )
     inbox.add(tx, [event], now)
-    return Click(url, recorded=True)
+    return Click(url, recorded=True, message_id=message_id)
