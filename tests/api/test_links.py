@@ -38,6 +38,8 @@ OFFER = "https://shop.example.com/oferta?utm=wa&x=1"
 LINKS = [
     {"id": "offer", "name": "Ver oferta", "url": OFFER},
     {"id": "pay", "name": "Pagar", "variable": "payment_url"},
+    # A WhatsApp URL button approved as `{HERALD_PUBLIC_URL}/l/{{1}}`: the message gives only the token.
+    {"id": "button", "name": "Botón", "url": "https://shop.example.com/button", "carries": "token"},
 ]
 CONTACTS = [
     ("+525500000001", {"payment_url": "https://pay.example.com/c/1", "note": "Paga: {link:pay} · {link:offer}"}),
@@ -127,7 +129,10 @@ def test_messages_carry_tracked_urls_and_the_stored_variables_stay_as_imported(s
     assert second["payment_url"] == "not a url" and second["note"] == "{link:pay}"
     assert "payment_url" not in third and third["name"] == "P2"
     tokens = [_path(first["offer"]), _path(first["payment_url"]), _path(second["offer"]), _path(third["offer"])]
+    tokens += [tracking.PATH + v["button"] for v in (first, second, third)]
     assert len(set(tokens)) == len(tokens)
+    button = setup.client.get(tracking.PATH + first["button"], follow_redirects=False)
+    assert (button.status_code, button.headers["location"]) == (302, "https://shop.example.com/button")
     with setup.store.read() as tx:
         stored = [row[0] for row in tx.connection.execute(select(t.messages.c.input_variables))]
     assert {"name": "P0", **CONTACTS[0][1]} in stored  # the export shows what was imported, not the tracked URLs

@@ -70,10 +70,11 @@ def test_what_is_not_a_web_url(text: str) -> None:
 
 link_lists = st.lists(
     st.builds(
-        lambda i, var, url: LinkSpec(i, f"name {i}", var or i, url),
+        lambda i, var, url, carries: LinkSpec(i, f"name {i}", var or i, url, carries),
         ids,
         st.none() | ids,
         st.none() | web_urls,
+        st.sampled_from(["url", "token"]),
     ),
     max_size=4,
     unique_by=(lambda link: link.id, lambda link: link.variable),
@@ -85,17 +86,17 @@ def test_rewriting_puts_each_tracked_url_in_its_variable_and_its_placeholders(
     links: list[LinkSpec], variables: dict[str, str]
 ) -> None:
     found = tracking.targets(links, variables)
-    tracked = {target.link.id: (target.link, f"{BASE}/l/{index:032d}") for index, target in enumerate(found)}
-    result = tracking.rewrite(variables, tracked)
+    tracked = {target.link.id: (target.link, f"{index:032d}") for index, target in enumerate(found)}
+    result = tracking.rewrite(variables, tracked, BASE + "/")
     carried = {link.variable for link, _ in tracked.values()}
-    for link, url in tracked.values():
-        assert result[link.variable] == url
+    for link, token in tracked.values():
+        assert result[link.variable] == (token if link.carries == "token" else f"{BASE}/l/{token}")
     for key, value in variables.items():
         if key in carried:
             continue
         expected = value
-        for link_id, (_, url) in tracked.items():
-            expected = expected.replace("{link:" + link_id + "}", url)
+        for link_id, (_, token) in tracked.items():
+            expected = expected.replace("{link:" + link_id + "}", f"{BASE}/l/{token}")
         assert result[key] == expected  # placeholders of untracked links, and all other text, are left alone
     assert set(result) == set(variables) | carried
     # Which links are tracked: a fixed URL always, a per-contact one when the contact's value is a web URL.
@@ -133,6 +134,7 @@ def test_links_config_defaults_and_order() -> None:
         ([{"id": "a"}, {"id": "b", "variable": "a"}], "two links have the same variable: a"),
         ([{"id": "a", "href": "https://s.example"}], "links.0.href: Extra inputs are not permitted"),
         ([{"name": "no id"}], "links.0.id: Field required"),
+        ([{"id": "a", "carries": "path"}], "links.0.carries: Input should be 'url' or 'token'"),
     ],
 )
 def test_bad_links_are_refused_by_name(links: Any, expected: str) -> None:

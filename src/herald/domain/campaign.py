@@ -220,6 +220,8 @@ class TrackedLink(_Model):
     name: str = Field(default="", max_length=255)
     url: str | None = Field(default=None, max_length=tracking.MAX_URL)
     variable: str | None = Field(default=None, min_length=1, max_length=64)
+    #: `token`: the variable gets only the token, for a WhatsApp URL button approved as `{HERALD_PUBLIC_URL}/l/{{1}}`.
+    carries: Literal["url", "token"] = "url"
 
     @field_validator("url")
     @classmethod
@@ -230,7 +232,7 @@ class TrackedLink(_Model):
 
     def spec(self) -> tracking.LinkSpec:
         """The pure form of this link (its name defaults to its id)."""
-        return tracking.LinkSpec(self.id, self.name or self.id, self.variable or self.id, self.url)
+        return tracking.LinkSpec(self.id, self.name or self.id, self.variable or self.id, self.url, self.carries)
 
 
 #: The longest retry delay or response timeout a campaign may set (a year and a day): longer ones were mistakes, and

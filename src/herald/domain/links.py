@@ -12,7 +12,7 @@ import base64
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 #: Random bytes per token: 192 bits, far beyond guessing (the brief asks for at least 128).
@@ -64,12 +64,15 @@ def is_web_url(text: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
     """One tracked link of a campaign: its id and name (the `link_clicks` entry), the template variable that carries
-    it, and its fixed target (None: the target is the contact's own value of `variable`)."""
+    it, its fixed target (None: the target is the contact's own value of `variable`), and what the variable gets."""
 
     id: str
     name: str
     variable: str
     url: str | None = None
+    #: What the variable receives: the tracked URL, or only its token (for a WhatsApp URL button whose approved
+    #: URL is `{HERALD_PUBLIC_URL}/l/{{1}}`: the template fixes the base, the message gives the suffix).
+    carries: Literal["url", "token"] = "url"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +97,22 @@ def targets(links: Sequence[LinkSpec], variables: Mapping[str, Any]) -> list[Tar
     return found
 
 
-def rewrite(variables: Mapping[str, Any], tracked: Mapping[str, tuple[LinkSpec, str]]) -> dict[str, Any]:
-    """The variables a provider receives: each tracked link's variable set to its tracked URL, and every
-    `{link:ID}` of a tracked link replaced by that URL in any variable's text.
+def rewrite(variables: Mapping[str, Any], tracked: Mapping[str, tuple[LinkSpec, str]], base_url: str) -> dict[str, Any]:
+    """The variables a provider receives: each tracked link's variable set to its tracked URL (or to the bare token,
+    for a link that `carries: token`), and every `{link:ID}` of a tracked link replaced by its tracked URL in any
+    other variable's text.
 
-    `tracked` maps a link id to its spec and tracked URL. A placeholder of a link not tracked here is left as it is.
+    `tracked` maps a link id to its spec and token. A placeholder of a link not tracked here is left as it is.
     """
     result = dict(variables)
-    for link, url in tracked.values():
-        result[link.variable] = url
+    urls = {link_id: tracked_url(base_url, token) for link_id, (_, token) in tracked.items()}
+    for link_id, (link, token) in tracked.items():
+        result[link.variable] = token if link.carries == "token" else urls[link_id]
 
     def fill(match: re.Match[str]) -> str:
-        entry = tracked.get(match.group(1))
-        return entry[1] if entry is not None else match.group(0)
+        return urls.get(match.group(1), match.group(0))
 
-    # Placeholders are filled in the contact's own values only: a tracked URL never contains one.
+    # Placeholders are filled in the contact's own values only: a tracked URL or token never contains one.
     carried = {link.variable for link, _ in tracked.values()}
     for key, value in result.items():
         if key not in carried and isinstance(value, str) and "{link:" in value:

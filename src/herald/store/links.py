@@ -70,8 +70,8 @@ def issue(
                         "created_at": now,
                     }
                 )
-            tracked[target.link.id] = (target.link, tracking.tracked_url(base_url, token))
-        result.append(tracking.rewrite(variables, tracked))
+            tracked[target.link.id] = (target.link, token)
+        result.append(tracking.rewrite(variables, tracked, base_url))
     if fresh:
         tx.connection.execute(
             _insert(tx.connection, t.tracked_links).on_conflict_do_nothing(index_elements=["message_id", "link_id"]),
