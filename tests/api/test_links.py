@@ -179,6 +179,8 @@ def test_each_click_is_recorded_once_and_reaches_the_sendout_export(setup: Setup
         "/l/" + "A" * (tracking.TOKEN_LENGTH + 1),
         "/l/",
         "/l//evil.example.com",
+        "/l/0/",  # no trailing-slash redirect either
+        "/l/" + "A" * tracking.TOKEN_LENGTH + "/https://evil.example.com",
     ],
 )
 def test_unknown_or_malformed_tokens_are_404_and_record_nothing(setup: Setup, path: str) -> None:

@@ -44,14 +44,16 @@ def _follow(store: Store, token: str, count: bool) -> str | None:
 def router() -> APIRouter:
     """The redirect route, outside the REST prefix and the OpenAPI document."""
     api = APIRouter(include_in_schema=False)
+    # `:path` takes every request under /l/, so that none gets Starlette's trailing-slash redirect: the only
+    # redirect this prefix answers is to a stored target.
 
-    @api.get("/l/{token}")
+    @api.get("/l/{token:path}")
     async def follow(token: str, store: StoreDep) -> Response:
         """Record a click and redirect to the link's target."""
         url = await run_in_threadpool(_follow, store, token, True)
         return _not_found() if url is None else RedirectResponse(url, status_code=302, headers=_HEADERS)
 
-    @api.head("/l/{token}")
+    @api.head("/l/{token:path}")
     async def peek(token: str, store: StoreDep) -> Response:
         """The same redirect, without counting a click."""
         url = await run_in_threadpool(_follow, store, token, False)

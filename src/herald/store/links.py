@@ -36,15 +36,15 @@ def issue(
     now: datetime,
     base_url: str,
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     """The variables each message's request carries, as (message id, variables) in, with its tracked URLs in place.
 
     Stores a token for each tracked link of each message that has none yet; a message's existing tokens are reused.
-    Without `links` in the campaign this is the variables unchanged, and no query.
+    Without `links` in the campaign this is the variables as given (not copied), and no query.
     """
     specs = config.tracked_links
     if not specs or not messages:
-        return [dict(variables) for _, variables in messages]
+        return [variables for _, variables in messages]
     known: dict[tuple[int, str], str] = {}
     ids = sorted({message_id for message_id, _ in messages})
     for start in range(0, len(ids), 500):
@@ -53,7 +53,7 @@ def issue(
         )
         known.update({(row[0], row[1]): row[2] for row in rows})
     fresh: list[dict[str, Any]] = []
-    result: list[dict[str, Any]] = []
+    result: list[Mapping[str, Any]] = []
     for message_id, variables in messages:
         tracked: dict[str, tuple[tracking.LinkSpec, str]] = {}
         for target in tracking.targets(specs, variables):
@@ -95,7 +95,7 @@ def track_starts(
             continue
         messages = [(starts[i].id, {"name": starts[i].name, **starts[i].variables}) for i in indexes]
         for index, variables in zip(indexes, issue(tx, config, messages, now, base_url), strict=True):
-            tracked[index] = replace(starts[index], variables=variables)
+            tracked[index] = replace(starts[index], variables=dict(variables))
     return tracked
 
 
