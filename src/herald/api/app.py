@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from herald import web
-from herald.api import errors, openapi, ops, ratelimit, v1
+from herald.api import errors, links, openapi, ops, ratelimit, v1
 from herald.api.idempotency import Idempotency
 from herald.api.limits import BodyLimit
 from herald.api.ratelimit import RateLimit
@@ -45,6 +45,7 @@ def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] |
     errors.install(app)
     openapi.install(app)
     app.include_router(v1.router())
+    app.include_router(links.router())
     # The last added runs first: the body cap applies before an idempotent request's body is read and kept.
     app.add_middleware(Idempotency, store=store, prefix=v1.PREFIX)
     app.add_middleware(BodyLimit)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from herald.domain import links as tracking
 from herald.domain.billing import BillingPolicy
 from herald.domain.scheduling import WEEKDAYS, DayWindow, Schedule, parse_hhmm
 from herald.domain.statuses import Channel, ContactStatus
@@ -207,8 +208,39 @@ class BillingConfig(_Model):
         return BillingPolicy(machine_cap_seconds=self.machine_cap_seconds, unknown_as=self.unknown_as)
 
 
+class TrackedLink(_Model):
+    """A URL tracked in a WhatsApp campaign's messages (SPEC §7.5 `link_clicks`).
+
+    The template variable `variable` (default: the link's `id`) carries `{HERALD_PUBLIC_URL}/l/{token}`, and any
+    `{link:ID}` in a contact's variable text is replaced by the same URL. The redirect leads to `url`, or, when `url`
+    is left out, to the contact's own value of `variable` (a per-contact link, e.g. a payment page).
+    """
+
+    id: str = Field(pattern=tracking.LINK_ID)
+    name: str = Field(default="", max_length=255)
+    url: str | None = Field(default=None, max_length=tracking.MAX_URL)
+    variable: str | None = Field(default=None, min_length=1, max_length=64)
+    #: `token`: the variable gets only the token, for a WhatsApp URL button approved as `{HERALD_PUBLIC_URL}/l/{{1}}`.
+    carries: Literal["url", "token"] = "url"
+
+    @field_validator("url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None and not tracking.is_web_url(value):
+            raise ValueError("must be an absolute http:// or https:// URL without spaces")
+        return value
+
+    def spec(self) -> tracking.LinkSpec:
+        """The pure form of this link (its name defaults to its id)."""
+        return tracking.LinkSpec(self.id, self.name or self.id, self.variable or self.id, self.url, self.carries)
+
+
+#: The longest retry delay or response timeout a campaign may set (a year and a day): longer ones were mistakes, and
+#: a timer past year 9999 cannot be stored.
+MAX_TIMER_DAYS = 366
+
 _PHONE_ONLY = ("first_message",)
-_WHATSAPP_ONLY = ("template", "template_alt", "message_limit", "response_timeout_hours")
+_WHATSAPP_ONLY = ("template", "template_alt", "message_limit", "response_timeout_hours", "links")
 
 
 class CampaignConfig(_Model):
@@ -224,15 +256,18 @@ class CampaignConfig(_Model):
     default_region: str | None = None
     local_time: bool = False
     retries: int = Field(default=1, ge=0, le=5)
-    retry_delay_minutes: int | float = Field(default=60, ge=0, allow_inf_nan=False)
+    # Fractions reach seconds (0.05 = 3 s) for tests and local demos; an integer stays an int, so files and exports
+    # print as before. Bounded so that every delay added to a date stays a date (a year is plenty for a retry).
+    retry_delay_minutes: int | float = Field(default=60, ge=0, le=MAX_TIMER_DAYS * 24 * 60, allow_inf_nan=False)
     failed_retry_limit: int = Field(default=1, ge=0, le=10)
     concurrency_limit: int = Field(default=10, ge=1, le=100_000)
     # WhatsApp-only settings stay None on phone campaigns; read them through the properties below.
     message_limit: int | None = Field(default=None, ge=1, le=10_000)
-    response_timeout_hours: float | None = Field(default=None, gt=0)
+    response_timeout_hours: float | None = Field(default=None, gt=0, le=MAX_TIMER_DAYS * 24, allow_inf_nan=False)
     first_message: str | None = None
     template: str | None = None
     template_alt: str | None = None
+    links: tuple[TrackedLink, ...] | None = None
     scheduling: ScheduleConfig | None = None
     cycles: CyclesConfig = CyclesConfig()
     billing: BillingConfig = BillingConfig()
@@ -260,6 +295,20 @@ class CampaignConfig(_Model):
         if unknown:
             raise ValueError(f"cycles.filter_tags names tags the agent does not have: {', '.join(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _links_distinct(self) -> CampaignConfig:
+        specs = self.tracked_links
+        for what, values in (("id", [s.id for s in specs]), ("variable", [s.variable for s in specs])):
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                raise ValueError(f"links: two links have the same {what}: {', '.join(repeated)}")
+        return self
+
+    @cached_property
+    def tracked_links(self) -> tuple[tracking.LinkSpec, ...]:
+        """The campaign's tracked links, in order (none on phone campaigns)."""
+        return tuple(link.spec() for link in self.links or ())
 
     @property
     def daily_message_limit(self) -> int:

@@ -35,8 +35,9 @@ from herald.engine.context import CampaignContext
 from herald.ids import IdFactory
 from herald.outbox import hooks as outbox
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent
+from herald.providers.http import public_url
 from herald.providers.simulator import Simulator
-from herald.store import campaign_dnc
+from herald.store import campaign_dnc, links
 from herald.store.queries import ContactChange, Store, Tx
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
@@ -718,6 +719,14 @@ class Engine:
         tx.save_contacts(changes, now)
         if self.worker_id is not None:
             return  # live: the claim commits first; the worker sends afterwards
+        # Tracked links: their tokens are stored with the message rows, before the provider sees the URLs.
+        variables = links.issue(
+            tx,
+            config,
+            [(mid, row["input_variables"]) for mid, row in zip(message_ids, rows, strict=True)],
+            now,
+            public_url(),
+        )
         requests = [
             MessageRequest(
                 message_id=message_id,
@@ -726,9 +735,9 @@ class Engine:
                 to=record.contact,
                 template=str(row["template"]),
                 config=config,
-                variables=row["input_variables"],
+                variables=values,
             )
-            for record, message_id, row in zip(leased, message_ids, rows, strict=True)
+            for record, message_id, row, values in zip(leased, message_ids, rows, variables, strict=True)
         ]
         results = self.provider.send_messages(requests, now)
         updates = []

@@ -32,8 +32,9 @@ from herald.ids import IdFactory
 from herald.outbox.delivery import Deliverer, start_for_worker
 from herald.providers import registry
 from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
+from herald.providers.http import public_url
 from herald.providers.simulator import SchedulesEvents, Simulator
-from herald.store import claims, inbox
+from herald.store import claims, inbox, links
 from herald.store.queries import NOTIFY_CHANNEL, Conflict, Store, Tx
 from herald.store.records import Campaign
 
@@ -408,6 +409,8 @@ class Worker:
             with self.store.tx() as tx:
                 starts = claims.take_starts(tx, channel, self.worker_id, now, self.batch)
                 campaigns = {cid: tx.campaign(cid) for cid in {start.campaign_id for start in starts}}
+                if channel == "message":  # tracked links: tokens commit with the take, before the provider call
+                    starts = links.track_starts(tx, campaigns, starts, now, public_url())
             if not starts:
                 continue
             busy = busy or len(starts) >= self.batch

@@ -306,6 +306,10 @@ class Simulator:
         reply_at = read_at + timedelta(minutes=_lognormal(rng, wa.reply_minutes_median, 0.8))
         if rng.random() < wa.link_click_rate:
             click_at = read_at + timedelta(seconds=rng.uniform(5, 600))
+            bits = rng.getrandbits(24)
+            # One of the campaign's tracked links when it has some (same draws either way: runs stay reproducible).
+            tracked = request.config.tracked_links
+            link = tracked[bits % len(tracked)] if tracked else None
             self._push(
                 _message_event(
                     NAME,
@@ -313,7 +317,7 @@ class Simulator:
                     "link_click",
                     click_at,
                     ref=wamid,
-                    data={"id": f"lnk{rng.getrandbits(24):06x}", "name": "Ver oferta"},
+                    data={"id": link.id, "name": link.name} if link else {"id": f"lnk{bits:06x}", "name": "Ver oferta"},
                 )
             )
         pick = rng.random()

@@ -280,6 +280,21 @@ messages = Table(
     ),
 )
 
+# Tracked links (SPEC §7.5): one unguessable token per tracked link of a sent message. `GET /l/{token}` reads its
+# target here (never from the request) and records the click in the inbox as the message's `link_click` event.
+tracked_links = Table(
+    "tracked_links",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("message_id", ForeignKey("messages.id"), nullable=False),
+    Column("link_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False, default=""),
+    Column("url", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # A message keeps one token per link, however often its start is retried.
+    UniqueConstraint("message_id", "link_id"),
+)
+
 # Append-only: every provider (and timer) event, stored once before it changes any state. It is also the inbox:
 # an event is stored unapplied (`applied_at` NULL) by whichever process receives it, and a worker applies it once
 # `available_at` has come (a simulator's scheduled event, or a retry of one that could not be applied yet).
