@@ -278,3 +278,21 @@ def test_exports_stream_to_standard_output(
     out = capfd.readouterr().out
     assert out.replace("\r\n", "\n").startswith(CONTACT_HEADER.replace("\r\n", "\n"))
     assert io.StringIO(out).read().count("Golden") == 2
+
+
+def test_recording_urls_start_with_herald_public_url(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SPEC §11: HERALD_PUBLIC_URL is the base of every recording URL (a worker applying a provider's report).
+    monkeypatch.setenv("HERALD_PUBLIC_URL", "https://herald.example.com/")
+    campaign_id, engine = _setup(store, "phone_call", [StartResult("p1"), StartResult("p2")])
+    ended = {"answered_by": "human", "ended_by": "user", "recording": True}
+    with store.tx() as tx:
+        events = [
+            ProviderEvent("scripted", "p1", "in-progress", _at(10), data={"answered_by": "human"}),
+            ProviderEvent("scripted", "p1", "ended", _at(60), data=ended),
+        ]
+        engine.ingest(tx, events, _at(90))
+        ana = tx.connection.execute(select(t.calls.c.public_id).order_by(t.calls.c.id)).scalars().first()
+    export(store, campaign_id, ExportKind.RECORDINGS, tmp_path / "rec.csv")
+    assert f",https://herald.example.com/api/v1.0/call/{ana}/recording," in _read(tmp_path / "rec.csv")

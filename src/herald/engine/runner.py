@@ -86,6 +86,10 @@ class RunStats:
     finished_campaigns: list[int] = field(default_factory=list)
 
 
+#: The base of exported recording URLs when HERALD_PUBLIC_URL is not set (simulated runs, the demo).
+RECORDING_BASE_DEFAULT = "http://localhost:8000"
+
+
 class Engine:
     """Runs campaigns against one provider on one clock."""
 
@@ -98,7 +102,7 @@ class Engine:
         *,
         tick: timedelta = timedelta(seconds=5),
         lease: timedelta = timedelta(hours=2),
-        public_base_url: str = "http://localhost:8000",
+        public_base_url: str | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -106,7 +110,8 @@ class Engine:
         self.ids = ids
         self.tick = tick
         self.lease = lease
-        self.public_base_url = public_base_url.rstrip("/")
+        # SPEC §11: HERALD_PUBLIC_URL is the base of recording URLs too; unset, exports keep their historic base.
+        self.public_base_url = (public_base_url or public_url(default=RECORDING_BASE_DEFAULT)).rstrip("/")
         self.stats = RunStats()
         #: Set by a live worker: dispatch then only claims (rows with `start_after`), and the worker starts the
         #: attempts after the claim has committed, outside the transaction.

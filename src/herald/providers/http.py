@@ -108,9 +108,9 @@ def sign(secret_b64: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
 
 
-def public_url() -> str:
-    """Herald's public base URL (`HERALD_PUBLIC_URL`), without a trailing slash."""
-    return (os.environ.get("HERALD_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+def public_url(default: str = DEFAULT_PUBLIC_URL) -> str:
+    """Herald's public base URL (`HERALD_PUBLIC_URL`, else `default`), without a trailing slash."""
+    return (os.environ.get("HERALD_PUBLIC_URL") or default).rstrip("/")
 
 
 def _short(text: str, secret: str) -> str:
