@@ -297,3 +297,16 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
             .values(provider_message_id=bindparam("_pid"), start_after=None),
             [{"_aid": aid, "_pid": pid} for aid, pid in numeric],
         )
+
+
+def hand_back(tx: Tx, channel: str, starts: Sequence[Start], at: datetime) -> None:
+    """Starts this worker will not make now (the provider's start rate is used up): back to the pool, due at `at`,
+    with their tries and error untouched (waiting for a rate is no failure)."""
+    if not starts:
+        return
+    table, columns = (t.calls, _k) if channel == "call" else (t.messages, _m)
+    tx.connection.execute(
+        update(table)
+        .where(columns.id.in_([start.id for start in starts]), columns.start_after.is_not(None))
+        .values(start_after=at, worker_id=None)
+    )

@@ -425,3 +425,12 @@ webhook_attempts = Table(
     Column("error", Text, nullable=False, default=""),
     Column("duration_ms", Integer, nullable=False, default=0),
 )
+
+# Provider start rates shared by every worker (GCRA, see store/throttle.py): `key` names an account or a number
+# (`twilio:AC…`), `tat` is its theoretical arrival time in seconds since the epoch.
+provider_throttles = Table(
+    "provider_throttles",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("tat", Float, nullable=False),
+)
