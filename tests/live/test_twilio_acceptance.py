@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -55,7 +56,7 @@ provider_options:
   record: true
   cps: {cps}
   api_base_url: "{api}"
-  timeout_seconds: 5
+  timeout_seconds: {timeout}
 """
 
 
@@ -66,15 +67,14 @@ def store(database_url: str) -> Iterator[Store]:
     opened.close()
 
 
-@pytest.fixture
-def twilio(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def fake_twilio(folder: Path, *options: str) -> Iterator[str]:
     """The fake Twilio as a process; yields its base URL."""
-    log = (tmp_path / "twilio.log").open("wb")
+    log = (folder / "twilio.log").open("wb")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "herald.testing.fake_twilio", "--port", "0", "--account-sid", ACCOUNT,
-            "--auth-token", TOKEN, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6",
-            "--error-rate-429", "0.03",
+            "--auth-token", TOKEN, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6", *options,
         ],
         stdout=subprocess.PIPE,
         stderr=log,
@@ -86,6 +86,13 @@ def twilio(tmp_path: Path) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=HANG_GUARD_SECONDS)
+
+
+@pytest.fixture
+def twilio(tmp_path: Path) -> Iterator[str]:
+    """A fake Twilio that answers 3% of creates with 429."""
+    with fake_twilio(tmp_path, "--error-rate-429", "0.03") as url:
+        yield url
 
 
 def fake_stats(url: str) -> dict[str, Any]:
@@ -121,8 +128,8 @@ class Live:
         self.env = {"TWILIO_AUTH_TOKEN": TOKEN, "HERALD_PUBLIC_URL": f"http://127.0.0.1:{self.port}"}
         self.serve: subprocess.Popen[bytes] | None = None
 
-    def load(self, contacts: int, limit: int, cps: float) -> None:
-        text = CAMPAIGN.format(limit=limit, account=ACCOUNT, cps=cps, api=self.twilio)
+    def load(self, contacts: int, limit: int, cps: float, timeout: float = 5) -> None:
+        text = CAMPAIGN.format(limit=limit, account=ACCOUNT, cps=cps, api=self.twilio, timeout=timeout)
         (self.folder / "campaign.yaml").write_text(text)
         lines = ["contact,name,context", *(f"+5255{index:08d},Person {index},ctx" for index in range(contacts))]
         (self.folder / "contacts.csv").write_text("\n".join(lines) + "\n")
@@ -249,3 +256,19 @@ def test_the_calls_per_second_hold_across_worker_processes(
         # GCRA with a burst of 1: at most ceil(width * 2) starts in any window of `width` seconds; one more for jitter.
         assert most_in_a_window(times, width) <= math.ceil(width * 2) + 1, (width, sorted(times))
     check(store, twilio, contacts=24, limit=24)
+
+
+def test_starts_whose_answers_are_lost_are_never_placed_twice(
+    processes: Processes, store: Store, tmp_path: Path
+) -> None:
+    # Every create times out at Herald (0.3 s) after the fake Twilio has placed the call (it answers after 1 s): each
+    # call is known only by its callbacks, which carry Herald's id and bind the CallSid.
+    with fake_twilio(tmp_path, "--response-delay", "1.0") as url:
+        live = Live(processes, store, url, tmp_path)
+        live.load(contacts=30, limit=10, cps=20, timeout=0.3)
+        live.run(2)
+        live.stop()
+        check(store, url, contacts=30, limit=10)
+        with store.read() as tx:
+            ids = [row[0] for row in tx.connection.execute(select(t.calls.c.provider_call_id))]
+        assert ids and all(pid.startswith("CA") for pid in ids)

@@ -109,3 +109,12 @@ def test_the_official_client_creates_a_call_on_the_fake(fake: FakeTwilio) -> Non
     (official,) = fake.stats()["requests"]
     ours = call_form(options(fake.url), request("cll_sdk", to="+525500000002"))
     assert {name for name, _ in official} <= {name for name, _ in ours} | {"StatusCallback"}
+
+
+def test_a_lost_answer_counts_as_placed_under_a_stand_in_id(fake: FakeTwilio) -> None:
+    fake.settings["response_delay"] = 1.0
+    with TwilioOutbound(options(fake.url, timeout_seconds=0.2)) as outbound:
+        (result,) = outbound.start_calls([request("cll_lost")], NOW)
+    # The call exists at Twilio: Herald must not place it again, and waits for its callbacks instead.
+    assert result.ok and result.external_id == "pending:cll_lost"
+    assert fake.stats()["placements"] == 1

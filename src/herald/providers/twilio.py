@@ -45,6 +45,7 @@ from herald.providers.base import (
     StartResult,
     Throughput,
     WebhookError,
+    pending_id,
     resolve_secret,
 )
 from herald.providers.http import MAX_MESSAGE, public_url
@@ -286,7 +287,7 @@ class TwilioOutbound:
             return [StartResult.retryable("config_error", str(error.args[0]))] * len(requests)
 
         def post(request: CallRequest) -> StartResult:
-            return self._post(token, call_form(self.options, request))
+            return self._post(token, request.public_id, call_form(self.options, request))
 
         if len(requests) == 1:
             return [post(requests[0])]
@@ -296,7 +297,7 @@ class TwilioOutbound:
         """Twilio Voice sends no WhatsApp messages: every one is refused."""
         return [StartResult.rejected("unsupported", "the twilio provider places calls only")] * len(requests)
 
-    def _post(self, token: str, form: list[tuple[str, str]]) -> StartResult:
+    def _post(self, token: str, call_id: str, form: list[tuple[str, str]]) -> StartResult:
         try:
             response = self._client.post(
                 self._url,
@@ -304,13 +305,14 @@ class TwilioOutbound:
                 headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
                 auth=(self.options.account_sid, token),
             )
-        except httpx.TimeoutException:
-            # The call may exist: its `initiated` callback will bind it to Herald's call (see the module's docs).
-            return StartResult.retryable("timeout", f"no answer from {self._host} in {self.options.timeout_seconds}s")
-        except httpx.ConnectError:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            # Nothing reached Twilio: trying again later places the call once.
             return StartResult.retryable("connect_error", f"could not connect to {self._host}")
-        except httpx.RequestError as error:
-            return StartResult.retryable("network_error", f"{type(error).__name__} talking to {self._host}")
+        except httpx.RequestError:
+            # The request may have reached Twilio and the call may exist: never sent again (Twilio has no idempotency
+            # key). It counts as placed under a stand-in id; its first callback, which carries Herald's id, binds the
+            # CallSid, and a call of which no callback ever comes fails when its lease runs out.
+            return StartResult(external_id=pending_id(call_id))
         except UnicodeEncodeError:
             return StartResult.retryable("config_error", "auth_token is not ASCII text")
         return classify(response, token)

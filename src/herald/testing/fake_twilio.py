@@ -120,6 +120,7 @@ class FakeTwilio:
         reorder_rate: float = 0.1,
         error_rate_429: float = 0.0,
         error_rate_500: float = 0.0,
+        response_delay: float = 0.0,
         outcomes: Mapping[str, float] = OUTCOMES,
         shared_key: str | None = None,
         senders: int = 4,
@@ -137,6 +138,8 @@ class FakeTwilio:
             "reorder_rate": reorder_rate,
             "error_rate_429": error_rate_429,
             "error_rate_500": error_rate_500,
+            # Seconds a create waits before it answers (the call exists already): a client's timeout loses the answer.
+            "response_delay": response_delay,
         }
         self.weights = dict(outcomes)
         self.shared_key = shared_key
@@ -499,7 +502,10 @@ class _Handler(BaseHTTPRequestHandler):
                 form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
             except (UnicodeDecodeError, ValueError):
                 raise _error(400, 20001, "Bad request body") from None
-            self._answer(201, self.fake.create_call(parts[2], self.headers.get("Authorization"), form))
+            resource = self.fake.create_call(parts[2], self.headers.get("Authorization"), form)
+            if self.fake.settings["response_delay"]:
+                time.sleep(self.fake.settings["response_delay"])
+            self._answer(201, resource)
         except _Reply as reply:
             if 400 <= reply.status < 500 and reply.status not in (401, 429):
                 with self.fake._lock:
@@ -522,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reorder-rate", type=float, default=0.1)
     parser.add_argument("--error-rate-429", type=float, default=0.0)
     parser.add_argument("--error-rate-500", type=float, default=0.0)
+    parser.add_argument("--response-delay", type=float, default=0.0, help="seconds before a create answers")
     parser.add_argument("--keep-posts", action="store_true", help="list every callback in /stats")
     args = parser.parse_args(argv)
     fake = FakeTwilio(
@@ -536,6 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reorder_rate=args.reorder_rate,
         error_rate_429=args.error_rate_429,
         error_rate_500=args.error_rate_500,
+        response_delay=args.response_delay,
         shared_key=args.shared_key,
         keep_posts=args.keep_posts,
     )
