@@ -218,8 +218,10 @@ def _short(text: str, secret: str) -> str:
     return " ".join(text.split())[:MAX_MESSAGE]
 
 
-def classify(response: httpx.Response, token: str) -> StartResult:
-    """Twilio's answer to a start: the Call's `sid`, or its error `code` and `message`.
+def classify(response: httpx.Response, token: str, call_id: str) -> StartResult:
+    """Twilio's answer to the start of Herald's call `call_id`: the Call's `sid`, or its error `code` and `message`.
+
+    A 2xx without a readable sid took the call all the same: it is placed under a stand-in id (see `pending_id`).
 
     429, 5xx and 408 are "later" (retried, the failed-retry limit untouched); so are 401 and 403, which say the
     credentials are wrong: fixing them must not cost every contact an attempt. Any other 4xx fails the call.
@@ -233,7 +235,7 @@ def classify(response: httpx.Response, token: str) -> StartResult:
         sid = payload.get("sid") if isinstance(payload, dict) else None
         if isinstance(sid, str) and _SID.fullmatch(sid):
             return StartResult(external_id=sid)
-        return StartResult.rejected("bad_response", f"HTTP {status} without a Call sid")
+        return StartResult(external_id=pending_id(call_id))
     code, message = f"http_{status}", response.text
     if isinstance(payload, dict):
         if isinstance(payload.get("code"), int | str) and str(payload["code"]):
@@ -315,7 +317,7 @@ class TwilioOutbound:
             return StartResult(external_id=pending_id(call_id))
         except UnicodeEncodeError:
             return StartResult.retryable("config_error", "auth_token is not ASCII text")
-        return classify(response, token)
+        return classify(response, token, call_id)
 
 
 # --- inbound -------------------------------------------------------------------------------------------------------
