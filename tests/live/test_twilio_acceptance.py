@@ -220,6 +220,24 @@ def check_webhooks_change_nothing(live: Live) -> None:
         assert list(tx.connection.execute(select(t.calls).order_by(t.calls.c.id))) == calls_before
 
 
+def check_a_recording(live: Live) -> None:
+    """A recorded call's recording comes through Herald's API, fetched from the fake with the account's credentials."""
+    with live.store.read() as tx:
+        ended = tx.connection.execute(select(t.calls.c.public_id).where(t.calls.c.status == "ended")).scalars().all()
+    recordings = _count(live.store, t.events, t.events.c.kind == "recording")
+    assert ended and recordings == len(ended)
+    made = live.processes.run("keys", "create", "--business", "default", "--json", **live.env)
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
+    response = httpx.get(
+        f"http://127.0.0.1:{live.port}/api/v1.0/call/{ended[0]}/recording",
+        headers={"Authorization": f"api-key {key}"},
+        timeout=30,
+    )
+    assert response.status_code == 200 and response.content[:4] == b"RIFF"
+    assert TOKEN not in response.text
+
+
 @pytest.mark.parametrize("workers", [2])
 def test_serve_and_workers_run_a_campaign_through_twilio(
     processes: Processes, store: Store, twilio: str, tmp_path: Path, workers: int, database_url: str
@@ -229,6 +247,7 @@ def test_serve_and_workers_run_a_campaign_through_twilio(
     live.load(contacts, limit, cps=25)
     live.run(3 if database_url.startswith("postgresql") else workers)
     check_webhooks_change_nothing(live)
+    check_a_recording(live)
     live.stop()
     check(store, twilio, contacts=contacts, limit=limit)
     check_durations(store, twilio)

@@ -35,7 +35,7 @@ def test_a_call_is_created_with_machine_detection_and_status_callbacks(
     fields = dict(form)
     assert fields["To"] == "+525500000001" and fields["From"] == "+15005550006"
     assert fields["MachineDetection"] == "Enable" and fields["Record"] == "true"
-    assert fields["StatusCallback"] == "http://127.0.0.1:9/webhooks/twilio?call_id=cll_abc"
+    assert fields["StatusCallback"] == "http://127.0.0.1:9/webhooks/twilio?call_id=cll_abc&record=1"
     assert [value for name, value in form if name == "StatusCallbackEvent"] == [
         "initiated",
         "ringing",
@@ -43,6 +43,9 @@ def test_a_call_is_created_with_machine_detection_and_status_callbacks(
         "completed",
     ]
     assert dict(parse_qsl(urlsplit(fields["Url"]).query)) == {"call_id": "cll_abc"}
+    # A recording is announced in its own callback, to the same address.
+    assert fields["RecordingStatusCallback"] == fields["StatusCallback"]
+    assert fields["RecordingStatusCallbackEvent"] == "completed"
 
 
 def test_inline_twiml_gets_the_contact_escaped_and_a_pool_number() -> None:

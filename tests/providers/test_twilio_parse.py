@@ -117,3 +117,20 @@ def test_every_well_formed_callback_becomes_one_event_at_its_timestamp(
         assert datetime.fromisoformat(event.data["started_at"]) == stamp - timedelta(seconds=duration)
     elif event.kind == "in-progress" and answered:
         assert event.data["answered_by"] in ("human", "machine", "unknown")
+
+
+def test_a_recording_asked_for_is_linked_at_the_end_and_its_url_comes_in_its_own_callback() -> None:
+    recorded_url = URL + "&record=1"
+    (ended,) = parse(body(CallStatus="completed", AnsweredBy="human", CallDuration="12"), recorded_url)
+    assert ended.data["recording"] is True and ended.data["recording_url"] == ""
+    recording = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE" + "1" * 32
+    fields = {"RecordingSid": "RE" + "1" * 32, "RecordingStatus": "completed", "RecordingUrl": recording,
+              "RecordingStartTime": format_datetime(AT), "Timestamp": None}  # fmt: skip
+    (event,) = parse(body(**fields), recorded_url)  # type: ignore[arg-type]
+    assert (event.kind, event.external_id, event.attempt_id) == ("recording", SID, "cll_7")
+    assert event.data["recording_url"] == recording and event.occurred_at == AT
+    (absent,) = parse(body(**{**fields, "RecordingStatus": "absent", "RecordingUrl": ""}), recorded_url)  # type: ignore[arg-type]
+    assert absent.kind == "recording-absent"
+    for broken in ({"RecordingStatus": "done"}, {"RecordingUrl": ""}, {"RecordingSid": "RE-1"}):
+        with pytest.raises(WebhookError):
+            parse(body(**{**fields, **broken}), recorded_url)  # type: ignore[arg-type]

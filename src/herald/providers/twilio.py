@@ -76,6 +76,7 @@ CALL_STATUS_KINDS: Mapping[str, str] = {
     "failed": "failed",
     "canceled": "failed",
 }
+RECORDING_STATUSES = frozenset({"in-progress", "completed", "absent", "failed"})
 #: Twilio's `AnsweredBy` → SPEC's answered_by. A fax is no person: it is billed and retried as a machine.
 ANSWERED_BY: Mapping[str, str] = {
     "human": "human",
@@ -169,9 +170,11 @@ def calls_url(options: TwilioOptions) -> str:
     return f"{options.api_base_url}/2010-04-01/Accounts/{quote(options.account_sid)}/Calls.json"
 
 
-def callback_url(call_id: str) -> str:
-    """Where Twilio posts a call's status callbacks: Herald's id rides in the URL, so every callback finds its call."""
-    return f"{public_url()}{WEBHOOK_PATH}?{urlencode({'call_id': call_id})}"
+def callback_url(call_id: str, *, record: bool = False) -> str:
+    """Where Twilio posts a call's callbacks: Herald's id rides in the URL, so every callback finds its call, and
+    `record=1` says a recording was asked for (its URL comes later, in a recording status callback)."""
+    query = {"call_id": call_id, **({"record": "1"} if record else {})}
+    return f"{public_url()}{WEBHOOK_PATH}?{urlencode(query)}"
 
 
 def caller_id(options: TwilioOptions, to: str) -> str:
@@ -205,9 +208,13 @@ def call_form(options: TwilioOptions, request: CallRequest) -> list[tuple[str, s
         form.append(("Record", "true"))
     if options.ring_timeout_seconds is not None:
         form.append(("Timeout", str(options.ring_timeout_seconds)))
-    form.append(("StatusCallback", callback_url(request.public_id)))
+    callback = callback_url(request.public_id, record=options.record)
+    form.append(("StatusCallback", callback))
     form.append(("StatusCallbackMethod", "POST"))
     form.extend(("StatusCallbackEvent", event) for event in STATUS_CALLBACK_EVENTS)
+    if options.record:
+        form += [("RecordingStatusCallback", callback), ("RecordingStatusCallbackMethod", "POST"),
+                 ("RecordingStatusCallbackEvent", "completed")]  # fmt: skip
     return form
 
 
@@ -378,27 +385,38 @@ def _settings_algorithm(settings: str) -> str:
     return "HMAC_SHA1"
 
 
-def _timestamp(fields: Mapping[str, str]) -> datetime:
-    text = fields.get("Timestamp", "")
+def _timestamp(fields: Mapping[str, str], name: str = "Timestamp") -> datetime:
+    text = fields.get(name, "")
     if not text:
-        raise WebhookError(422, "Timestamp is required")
+        raise WebhookError(422, f"{name} is required")
     try:
         stamp = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
-        raise WebhookError(422, f"Timestamp is not an RFC 2822 date: {text[:40]!r}") from None
+        raise WebhookError(422, f"{name} is not an RFC 2822 date: {text[:40]!r}") from None
     if stamp.tzinfo is None:
-        raise WebhookError(422, "Timestamp must have a time zone offset")
+        raise WebhookError(422, f"{name} must have a time zone offset")
     return stamp.astimezone(UTC)
 
 
+def _query(url: str, name: str) -> list[str]:
+    return [value for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True) if key == name]
+
+
 def _call_id(url: str) -> str:
-    values = [value for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True) if name == "call_id"]
+    values = _query(url, "call_id")
     if len(values) != 1 or not values[0] or len(values[0]) > 64:
         raise WebhookError(422, "the callback URL must carry one call_id (Herald's call id)")
     return values[0]
 
 
-def _event_data(kind: str, status: str, fields: Mapping[str, str], at: datetime) -> dict[str, Any]:
+def _recording_url(fields: Mapping[str, str]) -> str:
+    recording = fields.get("RecordingUrl", "")
+    if recording and urlsplit(recording).scheme not in ("http", "https"):
+        raise WebhookError(422, "RecordingUrl must be an http(s) URL")
+    return recording
+
+
+def _event_data(kind: str, status: str, fields: Mapping[str, str], at: datetime, recorded: bool) -> dict[str, Any]:
     """The normalised `data` of a call event (the keys the engine reads, as the http provider gives them)."""
     answered = fields.get("AnsweredBy", "")
     if answered and answered not in ANSWERED_BY:
@@ -422,9 +440,7 @@ def _event_data(kind: str, status: str, fields: Mapping[str, str], at: datetime)
     duration = int(duration_text) if duration_text else 0
     if duration > 7 * 24 * 3600:
         raise WebhookError(422, "CallDuration is longer than a week")
-    recording = fields.get("RecordingUrl", "")
-    if recording and urlsplit(recording).scheme not in ("http", "https"):
-        raise WebhookError(422, "RecordingUrl must be an http(s) URL")
+    recording = _recording_url(fields)
     return {
         # A completed call was answered; without machine detection nobody said by whom.
         "answered_by": ANSWERED_BY.get(answered, "unknown"),
@@ -432,7 +448,8 @@ def _event_data(kind: str, status: str, fields: Mapping[str, str], at: datetime)
         "ended_at": at.isoformat(),
         "ended_by": "",
         "ended_reason": status,
-        "recording": bool(recording),
+        # A recording asked for (`record=1` in the callback URL) may be announced after the end, by its own callback.
+        "recording": bool(recording) or recorded,
         "recording_url": recording,
         "duration": duration,
         "tags": [],
@@ -449,18 +466,36 @@ class TwilioInbound:
 
     def parse(self, body: bytes, headers: Mapping[str, str], url: str = "") -> list[ProviderEvent]:
         """The event of one status callback (`CallSid`, `CallStatus`, `Timestamp`, `AnsweredBy`, `CallDuration`,
-        `RecordingUrl`), about the call named by the URL's `call_id`; WebhookError(422) when malformed."""
+        `RecordingUrl`) or recording status callback (`RecordingSid`, `RecordingStatus`, `RecordingUrl`), about the
+        call named by the URL's `call_id`; WebhookError(422) when malformed."""
         fields = dict(form_fields(body))
         call_sid = fields.get("CallSid", "")
         if not _SID.fullmatch(call_sid):
             raise WebhookError(422, "CallSid is missing or malformed")
+        if "CallStatus" not in fields and "RecordingSid" in fields:
+            return [self._recording(call_sid, fields, url)]
         status = fields.get("CallStatus", "")
         kind = CALL_STATUS_KINDS.get(status)
         if kind is None:
             raise WebhookError(422, f"CallStatus {status[:40]!r} is not one of Twilio's call statuses")
         at = _timestamp(fields)
-        data = _event_data(kind, status, fields, at)
+        data = _event_data(kind, status, fields, at, _query(url, "record") == ["1"])
         return [ProviderEvent(NAME, call_sid, kind, at, data=data, subject="call", attempt_id=_call_id(url))]
+
+    @staticmethod
+    def _recording(call_sid: str, fields: Mapping[str, str], url: str) -> ProviderEvent:
+        """A recording status callback: kind `recording` (a finished recording and its URL, which the recording
+        endpoint serves) or `recording-<status>`; kinds the engine's rules do not apply, kept for the record."""
+        status = fields.get("RecordingStatus", "")
+        if status not in RECORDING_STATUSES or not _SID.fullmatch(fields.get("RecordingSid", "")):
+            raise WebhookError(422, "RecordingSid or RecordingStatus is missing or malformed")
+        recording = _recording_url(fields)
+        if status == "completed" and not recording:
+            raise WebhookError(422, "a completed recording needs its RecordingUrl")
+        at = _timestamp(fields, "Timestamp" if fields.get("Timestamp") else "RecordingStartTime")
+        kind = "recording" if status == "completed" else f"recording-{status}"
+        data = {"recording_url": recording, "recording_sid": fields["RecordingSid"]}
+        return ProviderEvent(NAME, call_sid, kind, at, data=data, subject="call", attempt_id=_call_id(url))
 
     def verify(self, body: bytes, headers: Mapping[str, str], url: str, options: Mapping[str, Any]) -> bool:
         """True when `X-Twilio-Signature` signs the URL and parameters with the campaign's auth token (HMAC-SHA1) or,

@@ -354,26 +354,32 @@ class FakeTwilio:
             params = {**common, "CallStatus": status, "Timestamp": _rfc2822(at), "SequenceNumber": str(index), **extra}
             if status == "completed":
                 params["CallDuration"] = params["Duration"] = str(talk)
-                if fields.get("Record") == "true":
-                    recording = f"RE{len(self._recordings) + 1:032x}"
-                    self._recordings.add(recording)
-                    params["RecordingSid"] = recording
-                    params["RecordingUrl"] = f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording}"
-                    params["RecordingDuration"] = str(talk)
+                if fields.get("Record") == "true" and not fields.get("RecordingStatusCallback"):
+                    params.update(self._recording_params(talk))
             elif status in ("busy", "no-answer", "failed", "canceled"):
                 params["CallDuration"] = params["Duration"] = "0"
             stories.append(sorted(params.items()))
+        urls = [callback] * len(stories)
+        if answered and fields.get("Record") == "true" and fields.get("RecordingStatusCallback"):
+            # The recording is announced in its own callback, after the call's end.
+            recorded = {**common, **self._recording_params(talk), "RecordingStatus": "completed",
+                        "RecordingStartTime": _rfc2822(stamps[-2]), "RecordingSource": "OutboundAPI"}  # fmt: skip
+            for name in ("Direction", "From", "Caller", "To", "Called", "CallbackSource"):
+                recorded.pop(name, None)
+            stories.append(sorted(recorded.items()))
+            urls.append(fields["RecordingStatusCallback"])
+            offsets.append(offsets[-1] + rng.uniform(low, high))
         due = list(offsets)
         for index in range(len(due) - 1):
             if rng.random() < self.settings["reorder_rate"]:
                 due[index], due[index + 1] = due[index + 1], due[index]
         start = time.monotonic()
-        last = len(stories) - 1
+        last = len(steps) - 1  # the call's end (a recording callback may follow it)
         for index, story in enumerate(stories):
             copies = 2 if rng.random() < self.settings["duplicate_rate"] else 1
             for copy in range(copies):
                 delay = due[index] + (rng.uniform(low, high) if copy else 0.0)
-                pending = _Pending(start + delay, next(self._seq), callback, story, key if index == last else None)
+                pending = _Pending(start + delay, next(self._seq), urls[index], story, key if index == last else None)
                 heapq.heappush(self._heap, pending)
         self._stats["outcomes"][key] = {
             "status": {"completed": "ended", "canceled": "failed"}.get(steps[-1][0], steps[-1][0]),
@@ -381,6 +387,15 @@ class FakeTwilio:
             "duration": talk,
         }
         self._lock.notify_all()
+
+    def _recording_params(self, talk: int) -> dict[str, str]:
+        recording = f"RE{len(self._recordings) + 1:032x}"
+        self._recordings.add(recording)
+        return {
+            "RecordingSid": recording,
+            "RecordingUrl": f"{self.url}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording}",
+            "RecordingDuration": str(talk),
+        }
 
     def recording(self, account: str, header: str | None, recording: str) -> bytes:
         """`GET …/Recordings/{sid}` (with or without `.wav`): the audio, behind Basic auth."""
