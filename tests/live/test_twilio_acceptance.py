@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import random
 import signal
 import subprocess
 import sys
@@ -291,3 +292,38 @@ def test_starts_whose_answers_are_lost_are_never_placed_twice(
         with store.read() as tx:
             ids = [row[0] for row in tx.connection.execute(select(t.calls.c.provider_call_id))]
         assert ids and all(pid.startswith("CA") for pid in ids)
+
+
+def test_workers_killed_at_random_moments_place_no_call_twice(
+    processes: Processes, store: Store, twilio: str, tmp_path: Path
+) -> None:
+    # Twilio has no idempotency key: a worker killed between a create and its answer leaves a call that only its
+    # callbacks (Herald's id in their URL) can bind. Every call the fake placed must be one of Herald's, once.
+    live = Live(processes, store, twilio, tmp_path)
+    live.load(contacts=150, limit=20, cps=25)
+    running = [processes.start("worker", "--poll", "0.2", **live.env) for _ in range(2)]
+    assert processes.run("campaign", "activate", "1", **live.env).returncode == 0
+    rng = random.Random(11)
+    for _ in range(4):
+        target = _count(store, t.calls) + rng.randint(5, 30)
+        wait_for(
+            lambda target=target: _count(store, t.calls) >= target or campaign_status(store) is CampaignStatus.FINISHED,
+            "calls to be placed",
+            every=0.05,
+        )
+        victim = running.pop(rng.randrange(len(running)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        running.append(processes.start("worker", "--poll", "0.2", **live.env))
+    wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
+    wait_for(
+        lambda: (
+            fake_stats(twilio)["pending_callbacks"] == 0
+            and _count(store, t.events, t.events.c.applied_at.is_(None)) == 0
+        ),
+        "every callback posted and applied",
+        every=0.2,
+    )
+    assert stop(running) == [0, 0], [log_of(worker) for worker in running]
+    live.stop()
+    check(store, twilio, contacts=150, limit=20)
