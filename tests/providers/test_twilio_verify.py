@@ -121,6 +121,10 @@ def test_behind_a_proxy_the_public_url_is_what_twilio_signed(monkeypatch: pytest
     signed = signature(TOKEN, "https://herald.example/webhooks/twilio?call_id=cll_1", params)
     received = "http://10.0.0.5:8000/webhooks/twilio?call_id=cll_1"
     assert inbound.verify(urlencode(params).encode(), {"x-twilio-signature": signed}, received, {"auth_token": TOKEN})
+    # Published under a path prefix: Twilio signed the prefixed address.
+    monkeypatch.setenv("HERALD_PUBLIC_URL", "https://example.org/herald/")
+    signed = signature(TOKEN, "https://example.org/herald/webhooks/twilio?call_id=cll_1", params)
+    assert inbound.verify(urlencode(params).encode(), {"x-twilio-signature": signed}, received, {"auth_token": TOKEN})
 
 
 def test_a_missing_token_variable_is_named_not_guessed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -357,8 +357,9 @@ def _url_variants(url: str) -> list[str]:
     """The URL as Twilio may have signed it: as received and as `HERALD_PUBLIC_URL` names it (behind a proxy),
     each with and without the scheme's default port (Twilio's own libraries try both)."""
     parts = urlsplit(url)
-    public = urlsplit(public_url())
-    candidates = [parts, parts._replace(scheme=public.scheme, netloc=public.netloc)]
+    # Behind a proxy, Twilio signed the public address, path prefix included, with the query Herald received.
+    public = urlsplit(f"{public_url()}{WEBHOOK_PATH}")._replace(query=parts.query)
+    candidates = [parts, public]
     found: list[str] = []
     for item in candidates:
         host = item.hostname or ""
