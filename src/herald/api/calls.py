@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import RedirectResponse
 
+from herald.api import recordings
 from herald.api.auth import CallerDep, StoreDep
 from herald.api.campaign_models import CallContactOut, CallOut, CallsPagination, CampaignCallOut, CampaignCallsResponse
 from herald.api.campaign_views import RowId, campaign_of, check_range, instant
@@ -135,12 +136,14 @@ def silence_wav(seconds: int) -> bytes:
     responses={
         **_NOT_FOUND,
         200: {"content": {"audio/wav": {}}, "description": "The recording (simulated calls: silence)"},
-        302: {"description": "Redirect to the provider's recording"},
+        302: {"description": "Redirect to the provider's recording (providers whose recordings need no credentials)"},
+        502: {"model": ApiErrorBody, "description": "The provider did not hand over the recording"},
     },
     response_class=Response,
 )
 def get_recording(id: CallId, caller: CallerDep, store: StoreDep) -> Response:
-    """The call's recording: a redirect to the provider's file, or (simulated calls) a short silent WAV."""
+    """The call's recording: streamed from the provider with its credentials (Twilio), a redirect to the provider's
+    file (providers that need none), or (simulated calls) a short silent WAV."""
     with store.read() as tx:
         found = q.call_by_public_id(tx, caller.business_id, id)
         if found is None:
@@ -150,7 +153,9 @@ def get_recording(id: CallId, caller: CallerDep, store: StoreDep) -> Response:
     if not row.recording_url:
         raise ApiError(404, "NOT_FOUND", f"call {id} has no recording")
     if url.startswith(("https://", "http://")):
-        return RedirectResponse(url, status_code=302)
+        # Providers whose recordings need their credentials are proxied; the others' are a redirect.
+        auth = recordings.credentials(row.provider, _campaign.config.provider_options, url)
+        return RedirectResponse(url, status_code=302) if auth is None else recordings.stream(url, auth)
     if row.provider == "simulator":
         return Response(silence_wav(min(row.duration, _SIMULATED_SECONDS)), media_type="audio/wav")
     raise ApiError(404, "NOT_FOUND", f"the provider of call {id} gave no recording file")

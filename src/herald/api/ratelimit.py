@@ -1,9 +1,10 @@
 """Requests per second per API key, shared by every `herald serve` process through the database.
 
-The generic cell rate algorithm keeps one number per key, its theoretical arrival time (`tat`): a request at `now` is
-allowed when `tat - now <= tau` (tau lets `burst` requests through back to back) and moves `tat` on by one interval.
-One conditional upsert decides and records it atomically, so processes on one PostgreSQL database (or one SQLite file)
-share the limit without talking to each other. Times are the servers' clocks, so keep them in sync (NTP).
+The generic cell rate algorithm (`herald.store.throttle.admit`) keeps one number per key, its theoretical arrival time
+(`tat`): a request at `now` is allowed when `tat - now <= tau` (tau lets `burst` requests through back to back) and
+moves `tat` on by one interval. One conditional upsert decides and records it atomically, so processes on one
+PostgreSQL database (or one SQLite file) share the limit without talking to each other. Times are the servers'
+clocks, so keep them in sync (NTP).
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ import math
 import os
 from dataclasses import dataclass
 
-from sqlalchemy import case, select
-
 from herald.store import schema as t
-from herald.store.queries import Tx, _insert
+from herald.store.queries import Tx
+from herald.store.throttle import admit, current
 
 DEFAULT_RATE = 12.0
 _SMALLEST_WAIT = 0.001
-_r = t.rate_limits.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +60,10 @@ def from_environment() -> RateLimit | None:
 
 def take(tx: Tx, api_key_id: int, now: float, limit: RateLimit) -> float | None:
     """Count one request of the key at `now` (seconds since the epoch): None if allowed, else the seconds to wait."""
-    later = case((_r.tat > now, _r.tat), else_=now)
-    statement = (
-        _insert(tx.connection, t.rate_limits)
-        .values(api_key_id=api_key_id, tat=now + limit.interval)
-        .on_conflict_do_update(
-            index_elements=["api_key_id"],
-            set_={"tat": later + limit.interval},
-            where=_r.tat - now <= limit.tolerance,
-        )
-        .returning(_r.tat)
-    )
-    if tx.connection.execute(statement).first() is not None:
+    table = t.rate_limits
+    if admit(tx.connection, table, "api_key_id", api_key_id, now, limit.interval, limit.tolerance) is not None:
         return None
-    tat = tx.connection.execute(select(_r.tat).where(_r.api_key_id == api_key_id)).scalar_one()
+    tat = current(tx.connection, table, "api_key_id", api_key_id)
+    assert tat is not None  # refused means the key has a row
     # Refused by the database's arithmetic; the wait computed here may round to nothing, and must not.
-    return max(float(tat) - limit.tolerance - now, _SMALLEST_WAIT)
+    return max(tat - limit.tolerance - now, _SMALLEST_WAIT)

@@ -31,10 +31,18 @@ from herald.engine.runner import RUNNING, Engine, first_message
 from herald.ids import IdFactory
 from herald.outbox.delivery import Deliverer, start_for_worker
 from herald.providers import registry
-from herald.providers.base import CallRequest, MessageRequest, Outbound, ProviderEvent, StartError, StartResult
+from herald.providers.base import (
+    CallRequest,
+    MessageRequest,
+    Outbound,
+    ProviderEvent,
+    StartError,
+    StartResult,
+    Throughput,
+)
 from herald.providers.http import public_url
 from herald.providers.simulator import SchedulesEvents, Simulator
-from herald.store import claims, inbox, links
+from herald.store import claims, inbox, links, throttle
 from herald.store.queries import NOTIFY_CHANNEL, Conflict, Store, Tx
 from herald.store.records import Campaign
 
@@ -45,6 +53,8 @@ STALE_AFTER = timedelta(seconds=20)
 HEARTBEAT_EVERY = 3.0
 RECOVER_EVERY = timedelta(seconds=5)
 LEASE_CHECK_EVERY = timedelta(seconds=30)
+#: How far ahead a worker reserves start slots of a rate-limited provider (and sleeps to reach them).
+PACE_HORIZON = 1.0
 
 
 @dataclass
@@ -428,7 +438,12 @@ class Worker:
         except (registry.UnknownProvider, registry.ProviderOptionsError, KeyError, ValueError) as error:
             results = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
         else:
-            results = _call(outbound, channel, campaign, starts, now)
+            # getattr: test doubles and older adapters may not declare a rate at all.
+            throughput: Throughput | None = getattr(outbound, "throughput", None)
+            if throughput is None:
+                results = _call(outbound, channel, campaign, starts, now)
+            else:
+                starts, results = self._paced(outbound, throughput, channel, campaign, starts)
         # A live simulator hands over its attempts' future events; a real provider's come as webhooks.
         scheduled = outbound.scheduled(now) if isinstance(outbound, SchedulesEvents) else []
         ok = [(start.id, result.external_id or "") for start, result in zip(starts, results, strict=True) if result.ok]
@@ -451,6 +466,38 @@ class Worker:
         self.stats.started += len(ok)
         self.stats.start_retries += len(retry)
         self.stats.start_rejected += len(refused)
+
+    def _paced(
+        self,
+        outbound: Outbound,
+        throughput: Throughput,
+        channel: str,
+        campaign: Campaign,
+        starts: Sequence[claims.Start],
+    ) -> tuple[list[claims.Start], list[StartResult]]:
+        """Starts within the provider's rate, shared with every worker through the database: slots opening within
+        `PACE_HORIZON` are reserved and the starts made at their times; the others go back to the pool for whichever
+        worker gets the next slots. Returns the starts made and their results."""
+        with self.store.tx() as tx:
+            wall = time.time()
+            reservation = throttle.reserve(tx, throughput, len(starts), wall, PACE_HORIZON)
+            taken, rest = list(starts[: len(reservation.go)]), starts[len(reservation.go) :]
+            back_at = self.clock.now() + timedelta(seconds=max(0.0, reservation.retry_at - wall))
+            claims.hand_back(tx, channel, rest, back_at)
+        results: list[StartResult] = []
+        index = 0
+        while index < len(taken):
+            # Never inside a transaction, and at most the horizon: the slot is this worker's alone.
+            delay = reservation.go[index] - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            wall = time.time()
+            end = index + 1
+            while end < len(taken) and reservation.go[end] <= wall:
+                end += 1
+            results.extend(_call(outbound, channel, campaign, taken[index:end], self.clock.now()))
+            index = end
+        return taken, results
 
 
 def _bare_start(row_id: int, public_id: str, provider: str) -> claims.Start:

@@ -59,6 +59,18 @@ class StartError(StrEnum):
     REJECTED = "rejected"
 
 
+#: The provider id of an attempt the provider may have taken without Herald learning its id (the answer to the start
+#: was lost on the wire, and the provider has no idempotency key to ask again with). The attempt counts as placed, so
+#: it is never sent twice: the first webhook that names Herald's id puts the provider's id in its place (see
+#: `store.claims.adopt`); if none ever comes, the contact's lease runs out and the attempt fails as `lease_expired`.
+PENDING_PREFIX = "pending:"
+
+
+def pending_id(attempt_id: str) -> str:
+    """The stand-in provider id of an attempt whose start answer was lost (see PENDING_PREFIX)."""
+    return PENDING_PREFIX + attempt_id
+
+
 @dataclass(frozen=True, slots=True)
 class StartResult:
     """The provider's synchronous answer to a start: its id for the attempt, or an error."""

@@ -35,6 +35,8 @@ class ProviderSpec:
     inbound: str | None
     #: Honours Herald's id as an idempotency key, so a start whose answer was lost is sent again (else: worker_lost).
     idempotent: bool = False
+    #: `(options, url) -> httpx.Auth | None`: the credentials the provider's recording URLs need (None: none).
+    recording_auth: str | None = None
 
     def _attribute(self, attribute: str) -> Any:
         return getattr(import_module(self.module), attribute)
@@ -56,6 +58,12 @@ class ProviderSpec:
         factory: Callable[[], Inbound] = self._attribute(self.inbound)
         return factory()
 
+    def recording_credentials(self, options: BaseModel, url: str) -> Any:
+        """The credentials (an `httpx.Auth`) to fetch one of this provider's recordings, None when it needs none."""
+        if self.recording_auth is None:
+            return None
+        return self._attribute(self.recording_auth)(options, url)
+
 
 _PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
@@ -69,6 +77,14 @@ _PROVIDERS: dict[str, ProviderSpec] = {
             "WhatsAppCloudOptions",
             "WhatsAppCloudOutbound",
             "WhatsAppCloudInbound",
+        ),
+        ProviderSpec(
+            "twilio",
+            "herald.providers.twilio",
+            "TwilioOptions",
+            "TwilioOutbound",
+            "TwilioInbound",
+            recording_auth="recording_auth",
         ),
     )
 }

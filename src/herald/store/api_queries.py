@@ -449,16 +449,18 @@ def call_by_public_id(tx: Tx, business_id: int, public_id: str) -> tuple[Any, Ca
 
 
 def provider_recording_url(tx: Tx, provider: str, provider_call_id: str | None) -> str:
-    """The recording URL the provider gave with the call's end (empty when it gave none, as the simulator)."""
+    """The recording URL the provider gave with the call's end, or in a later `recording` event (Twilio announces
+    recordings in their own callback); empty when it gave none, as the simulator."""
     if not provider_call_id:
         return ""
     e = t.events.c
-    payload = tx.connection.execute(
-        select(e.payload).where(e.provider == provider, e.external_id == provider_call_id, e.kind == "ended")
-    ).scalar()
-    if not isinstance(payload, dict):
-        return ""
-    url = payload.get("recording_url")
+    rows = tx.connection.execute(
+        select(e.kind, e.payload).where(
+            e.provider == provider, e.external_id == provider_call_id, e.kind.in_(("recording", "ended"))
+        )
+    )
+    found = {kind: payload.get("recording_url") for kind, payload in rows if isinstance(payload, dict)}
+    url = found.get("recording") or found.get("ended")
     return url if isinstance(url, str) else ""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from herald.domain.statuses import CallStatus
+from herald.providers.base import PENDING_PREFIX
 from herald.store import schema as t
 from herald.store.queries import Tx
 
@@ -270,7 +271,8 @@ def release(tx: Tx, channel: str, ids: Sequence[int]) -> None:
 
 def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]]) -> None:
     """Provider ids learnt from webhooks that echo Herald's id, as (attempt id, provider's id): a start whose answer
-    was never recorded (its worker died, the answer was lost) is complete from here on, and its events find it."""
+    was never recorded (its worker died, the answer was lost: no id, or a `pending:` stand-in) is complete from here
+    on, and its events find it."""
     if not pairs:
         return
     if subject == "call":
@@ -279,7 +281,11 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
             .where(
                 _k.public_id == bindparam("_aid"),
                 _k.provider == provider,
-                or_(_k.provider_call_id.is_(None), _k.start_after.is_not(None)),
+                or_(
+                    _k.provider_call_id.is_(None),
+                    _k.start_after.is_not(None),
+                    _k.provider_call_id.startswith(PENDING_PREFIX, autoescape=True),
+                ),
             )
             .values(provider_call_id=bindparam("_pid"), start_after=None),
             [{"_aid": aid, "_pid": pid} for aid, pid in pairs],
@@ -292,8 +298,25 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
             .where(
                 _m.id == bindparam("_aid"),
                 _m.provider == provider,
-                or_(_m.provider_message_id.is_(None), _m.start_after.is_not(None)),
+                or_(
+                    _m.provider_message_id.is_(None),
+                    _m.start_after.is_not(None),
+                    _m.provider_message_id.startswith(PENDING_PREFIX, autoescape=True),
+                ),
             )
             .values(provider_message_id=bindparam("_pid"), start_after=None),
             [{"_aid": aid, "_pid": pid} for aid, pid in numeric],
         )
+
+
+def hand_back(tx: Tx, channel: str, starts: Sequence[Start], at: datetime) -> None:
+    """Starts this worker will not make now (the provider's start rate is used up): back to the pool, due at `at`,
+    with their tries and error untouched (waiting for a rate is no failure)."""
+    if not starts:
+        return
+    table, columns = (t.calls, _k) if channel == "call" else (t.messages, _m)
+    tx.connection.execute(
+        update(table)
+        .where(columns.id.in_([start.id for start in starts]), columns.start_after.is_not(None))
+        .values(start_after=at, worker_id=None)
+    )

@@ -493,3 +493,12 @@ web_uploads = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("imported_at", UTCDateTime),
 )
+
+# Provider start rates shared by every worker (GCRA, see store/throttle.py): `key` names an account or a number
+# (`twilio:AC…`), `tat` is its theoretical arrival time in seconds since the epoch.
+provider_throttles = Table(
+    "provider_throttles",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("tat", Float, nullable=False),
+)

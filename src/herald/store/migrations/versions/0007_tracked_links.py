@@ -1,7 +1,7 @@
 """tracked links: one unguessable token per tracked link of a sent message
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from herald.store.schema import UTCDateTime
 
 revision = "0007"
 # The lead re-chains this after 0006 (Twilio) at merge.
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
