@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from herald.engine.clock import RealClock
 from herald.ids import IdFactory
@@ -45,6 +46,7 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # one database is enough here: CI time
 def test_activate_watch_the_counters_and_download_every_export(processes: Processes, tmp_path: Path) -> None:
     Store.open(processes.database_url).close()  # the schema, as `herald init` makes it
     (tmp_path / "campaign.yaml").write_text(CAMPAIGN)

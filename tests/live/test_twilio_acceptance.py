@@ -261,6 +261,7 @@ def test_serve_and_workers_run_a_campaign_through_twilio(
         assert most_in_a_window(stats["start_times"], width) <= math.ceil(width * 25) + 1 + 3
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # one database is enough here: CI time
 def test_the_calls_per_second_hold_across_worker_processes(
     processes: Processes, store: Store, twilio: str, tmp_path: Path
 ) -> None:
@@ -278,6 +279,7 @@ def test_the_calls_per_second_hold_across_worker_processes(
     check(store, twilio, contacts=24, limit=24)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # one database is enough here: CI time
 def test_starts_whose_answers_are_lost_are_never_placed_twice(
     processes: Processes, store: Store, tmp_path: Path
 ) -> None:
@@ -294,6 +296,7 @@ def test_starts_whose_answers_are_lost_are_never_placed_twice(
         assert ids and all(pid.startswith("CA") for pid in ids)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # one database is enough here: CI time
 def test_workers_killed_at_random_moments_place_no_call_twice(
     processes: Processes, store: Store, twilio: str, tmp_path: Path
 ) -> None:

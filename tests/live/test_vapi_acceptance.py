@@ -162,6 +162,7 @@ def run_live(
     return env, public, running, serve
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # one database is enough here: CI time
 def test_serve_and_workers_run_a_campaign_through_vapi(
     processes: Processes, store: Store, fake_vapi: str, tmp_path: Path, database_url: str
 ) -> None:
@@ -178,6 +179,7 @@ def test_serve_and_workers_run_a_campaign_through_vapi(
     assert "Traceback" not in "".join(log_of(process) for process in [*running, serve])
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # one database is enough here: CI time
 def test_workers_killed_at_random_moments_place_no_call_twice(
     processes: Processes, store: Store, fake_vapi: str, tmp_path: Path
 ) -> None:

@@ -133,6 +133,7 @@ def test_a_whatsapp_campaign_through_serve_workers_and_the_fake_cloud_api(
     run_live(processes, store, fake, tmp_path, database_url, contacts=150, kills=0)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # one database is enough here: CI time
 def test_workers_killed_at_random_moments_send_no_message_twice(
     processes: Processes, store: Store, fake: tuple[str, int], tmp_path: Path, database_url: str
 ) -> None:
