@@ -51,6 +51,13 @@ def _caller(user: WebUser, campaign: Campaign) -> Caller:
     return Caller(business_id=user.business_id, business_public_id=campaign.business_public_id, key_id=0)
 
 
+def _call_of(store: Store, user: WebUser, campaign: Campaign, call_id: str) -> bool:
+    """Whether the call is one of this campaign's: a campaign's URL never serves another campaign's recording."""
+    with store.read() as tx:
+        found = q.call_by_public_id(tx, user.business_id, call_id)
+    return found is not None and found[1].id == campaign.id
+
+
 def fingerprint(store: Store, campaign_id: int, every: int) -> tuple[Any, ...]:
     """Cheap indexed counts that change when the campaign's results do, and, while it may change on its own
     (active, cooldown, paused with calls still ending), the current `every`-second period."""
@@ -139,7 +146,7 @@ def router() -> APIRouter:
     @routes.get("/campaigns/{id:int}/calls/{call_id}/recording")
     def recording(request: Request, user: UserDep, campaign: CampaignDep, call_id: str) -> Response:
         """A call's recording, as the REST API's recording endpoint serves it."""
-        if len(call_id) > 64:
+        if len(call_id) > 64 or not _call_of(store_of(request), user, campaign, call_id):
             raise WebError(404, "There is no such recording.")
         try:
             response: Response = api_calls.get_recording(call_id, _caller(user, campaign), store_of(request))
