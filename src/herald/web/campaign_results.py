@@ -93,6 +93,15 @@ def _forecast(store: Store, user: WebUser, campaign: Campaign) -> computed.Compu
     return _figure("forecast", store, campaign.id, FORECAST_EVERY, compute)
 
 
+def reload_after(found: computed.Computed, campaign: Campaign) -> int | None:
+    """Seconds after which a figure's page reloads itself (a `<meta http-equiv="refresh">`), or None: while its
+    first value is computed, and while a newer value of a settled campaign is (that one is final, so the page
+    stops reloading once it shows it; a running campaign's figures are always on their way, so its pages never do)."""
+    if found.pending:
+        return 2
+    return 5 if found.stale and campaign.status in _SETTLED else None
+
+
 def _forecast_dates(forecast: Any, campaign: Campaign) -> dict[str, Any]:
     """The start and (mean) finish of a forecast in the campaign's time, and its total billed minutes."""
     if forecast is None:
@@ -125,6 +134,7 @@ def router() -> APIRouter:
             tabs=tabs(campaign),
             exports=[kind.value for kind in available(campaign)],
             found=found,
+            reload_after=reload_after(found, campaign),
             computed_at=_when(found, campaign),
             figure_json=_figure_json,
             plotly_config=json.dumps(PLOTLY_CONFIG),
@@ -165,6 +175,7 @@ def router() -> APIRouter:
             campaign=campaign,
             tabs=tabs(campaign),
             found=found,
+            reload_after=reload_after(found, campaign),
             computed_at=_when(found, campaign),
             **_forecast_dates(found.value, campaign),
         )
