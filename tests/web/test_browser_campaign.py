@@ -126,6 +126,7 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
     seen = [int(value) for value in page.evaluate("window.heraldSeenFinal")]
     print("final counter as the page showed it:", seen)
     assert seen[0] == 0 and seen[-1] == CONTACTS and seen == sorted(seen), seen
+    reached = live.locator('[data-counter="reached"]').inner_text().split()[0]
     shoot(page, console, "overview-finished")
 
     _open_tab(page, "Contacts")
@@ -135,6 +136,10 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
     expect(page.locator(".count")).to_have_text(re.compile(rf"^{CONTACTS} calls"))
     recording = page.get_by_role("link", name=re.compile(r"^Recording of call ")).first.get_attribute("href")
     shoot(page, console, "calls")
+
+    # The forecast at any time: after the run, what was reached is "now".
+    _open_tab(page, "Forecast")
+    expect(page.locator('[data-figure="reach"]')).to_contain_text(f"now {reached}", timeout=GUARD_MS)
 
     # Analytics (it may be computed first), then each Download CSV: the bytes `herald export` writes.
     _open_tab(page, "Analytics")
