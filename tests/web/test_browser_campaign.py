@@ -77,8 +77,9 @@ def _upload_contacts(page: Any, tmp_path: Path) -> None:
 
 
 def _open_tab(page: Any, name: str) -> None:
-    page.get_by_role("navigation", name="Campaign").get_by_role("link", name=name, exact=True).click()
-    expect(page.get_by_role("link", name=name, exact=True)).to_have_attribute("aria-current", "page")
+    tab = page.get_by_role("navigation", name="Campaign").get_by_role("link", name=name, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-current", "page")
 
 
 def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, tmp_path: Path) -> None:
