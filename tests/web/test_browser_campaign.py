@@ -1,9 +1,10 @@
 """The campaign page end to end in headless Chromium, on the live engine: `herald serve` (the harness's) and
 `herald worker` as real processes, the simulator provider on the real clock, scaled down.
 
-Sign in, create a phone campaign through the form, upload its contacts, read the forecast, activate it on the
-Overview, watch the live counters move to the end without a page reload, open Analytics and download each CSV (the
-bytes of `herald export` run as a process). A second business's user gets 404s for every URL of that campaign.
+Sign in, create a phone campaign through the form, upload its contacts, read the forecast, activate (and pause and
+resume) it on the Overview, watch the live counters move to the end without a page reload, archive it with the button
+the page's script swapped in, read the forecast again, open Analytics and download each CSV (the bytes of
+`herald export` run as a process). A second business's user gets 404s for every URL of that campaign.
 Screenshots of each tab at 1280 px and 390 px are saved in the test's tmp folder.
 
 Every wait is one of Playwright's auto-waiting expectations on the page; their timeouts are hang guards, not speed
@@ -13,6 +14,7 @@ checks.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,16 @@ WATCH_FINAL = """() => {
 }"""
 
 
+@pytest.fixture(autouse=True)
+def _patient(page: Any) -> Iterator[None]:
+    """Every wait of this test (expectations, clicks, navigations) guarded by GUARD_MS instead of Playwright's
+    defaults (5 s, 30 s), which a busy machine can exceed without anything being wrong."""
+    expect.set_options(timeout=GUARD_MS)
+    page.set_default_timeout(GUARD_MS)
+    yield
+    expect.set_options(timeout=None)  # back to Playwright's default for the other tests
+
+
 def _create_campaign(page: Any, console: LiveConsole) -> int:
     """A phone campaign on the simulator, through the New campaign form; its id."""
     page.get_by_role("link", name="New campaign").first.click()
@@ -72,7 +84,7 @@ def _upload_contacts(page: Any, tmp_path: Path) -> None:
     page.get_by_label("Contacts file (CSV)").set_input_files(str(contacts))
     page.get_by_role("button", name="Preview").click()
     page.get_by_role("button", name="Import contacts").click()
-    expect(page.locator("#count-added")).to_have_text(str(CONTACTS), timeout=GUARD_MS)
+    expect(page.locator("#count-added")).to_have_text(str(CONTACTS))
     expect(page.locator("#count-rejected")).to_have_text("0")
 
 
@@ -93,7 +105,7 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
     page.get_by_role("link", name="Back to the campaign").click()
     page.wait_for_url(base)
     _open_tab(page, "Forecast")
-    expect(page.locator('[data-figure="reach"]')).to_have_text(re.compile(r"^\d"), timeout=GUARD_MS)
+    expect(page.locator('[data-figure="reach"]')).to_have_text(re.compile(r"^\d"))
     for figure in ("conversions", "calls", "billed_minutes"):
         expect(page.locator(f'[data-figure="{figure}"]')).to_have_text(re.compile(r"^\d"))
     expect(page.locator('[data-figure="finish"]')).to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2}"))
@@ -112,13 +124,23 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
     expect(live.locator(".status-line")).to_contain_text("active")
     expect(heading_status).to_have_text("active")
     expect(live.get_by_role("button", name="Activate")).to_have_count(0)
+    # Pause and resume before any worker runs (so nothing can finish first): the buttons follow the status.
+    live.get_by_role("button", name="Pause").click()
+    page.wait_for_url(base + "?done=pause")
+    expect(heading_status).to_have_text("inactive")  # SPEC: a paused campaign is inactive
+    expect(live.get_by_role("button", name="Pause")).to_have_count(0)
+    live.get_by_role("button", name="Resume").click()
+    page.wait_for_url(base + "?done=resume")
+    expect(page.get_by_role("status")).to_have_text("Campaign resumed.")
+    expect(heading_status).to_have_text("active")
+    expect(live.get_by_role("button", name="Resume")).to_have_count(0)
     expect(live.get_by_role("button", name="Pause")).to_be_visible()
     page.evaluate(WATCH_FINAL)
     worker = console.processes.start("worker")
 
     # The counters move while the page stays where it is; then the campaign finishes.
-    expect(live.locator('[data-counter="attempts"]')).not_to_have_text("0", timeout=GUARD_MS)
-    expect(live.locator(".badge-finished")).to_be_visible(timeout=GUARD_MS)
+    expect(live.locator('[data-counter="attempts"]')).not_to_have_text("0")
+    expect(live.locator(".badge-finished")).to_be_visible()
     assert worker.poll() is None, "the worker stopped"
     expect(live.locator('[data-counter="final"]')).to_have_text(str(CONTACTS))
     expect(live.locator('[data-counter="in_flight"]')).to_have_text("0")
@@ -129,6 +151,11 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
     assert seen[0] == 0 and seen[-1] == CONTACTS and seen == sorted(seen), seen
     reached = live.locator('[data-counter="reached"]').inner_text().split()[0]
     shoot(page, console, "overview-finished")
+    # The buttons swapped in by the page's script work too (their form carries this session's CSRF token).
+    live.get_by_role("button", name="Archive").click()
+    page.wait_for_url(base + "?done=archive")
+    expect(page.get_by_role("status")).to_have_text("Campaign archived.")
+    expect(heading_status).to_contain_text("archived")
 
     _open_tab(page, "Contacts")
     expect(page.locator("table.rows tbody tr")).to_have_count(CONTACTS)
@@ -140,15 +167,15 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
 
     # The forecast at any time: after the run, what was reached is "now".
     _open_tab(page, "Forecast")
-    expect(page.locator('[data-figure="reach"]')).to_contain_text(f"now {reached}", timeout=GUARD_MS)
+    expect(page.locator('[data-figure="reach"]')).to_contain_text(f"now {reached}")
 
     # Analytics (it may be computed first), then each Download CSV: the bytes `herald export` writes.
     _open_tab(page, "Analytics")
-    expect(page.locator("section.analytics").first).to_be_visible(timeout=GUARD_MS)
+    expect(page.locator("section.analytics").first).to_be_visible()
     downloads = page.get_by_role("link", name=re.compile(r"^Download CSV: "))
     assert [label.removeprefix("Download CSV: ") for label in _labels(downloads)] == EXPORTS
     for kind in EXPORTS:
-        with page.expect_download(timeout=GUARD_MS) as download_info:
+        with page.expect_download() as download_info:
             page.get_by_role("link", name=f"Download CSV: {kind}", exact=True).click()
         downloaded = Path(download_info.value.path()).read_bytes()
         exported = tmp_path / f"export-{kind}.csv"
@@ -158,7 +185,7 @@ def test_run_a_campaign_from_the_browser(page: Any, live_console: LiveConsole, t
         assert downloaded.count(b"\n") > 1, kind  # a header and rows
     charts = page.locator("[data-plotly]")
     assert charts.count() > 0
-    expect(page.locator(".js-plotly-plot")).to_have_count(charts.count(), timeout=GUARD_MS)  # all drawn
+    expect(page.locator(".js-plotly-plot")).to_have_count(charts.count())  # all drawn
     shoot(page, console, "analytics")
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(console.url + "/login")
