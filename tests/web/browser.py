@@ -4,8 +4,9 @@
   root; otherwise the browser tests are skipped with the reason. Playwright's own browser download
   (`playwright install`) is never used: it fails on these machines.
 - `browser`: one headless Chromium for the session, launched with the flags of ../shared/DESIGN.md.
-- `live_console`: `herald serve` on a free port over a fresh SQLite file with two businesses and a user each; the
-  process is stopped at the end of the test. `page` signs nothing in: tests sign in through the form.
+- `live_console`: `herald serve` on a free port over a fresh SQLite file with two businesses and a user each; its
+  `processes` start more `herald` commands on the same database (e.g. `herald worker`), and every process is stopped
+  at the end of the test. `page` signs nothing in: tests sign in through the form.
 - `shoot(page, name)`: screenshots at 1280 px and 390 px wide, saved in the test's tmp folder (kept by pytest as
   the run's artifacts; the paths are printed).
 """
@@ -92,6 +93,7 @@ class LiveConsole:
     url: str
     database_url: str
     folder: Path
+    processes: Processes
     acme: str = "ops@acme.test"
     globex: str = "ops@globex.test"
     screenshots: list[Path] = field(default_factory=list)
@@ -115,7 +117,7 @@ def live_console(tmp_path: Path) -> Iterator[LiveConsole]:
     processes = Processes(tmp_path, database_url)
     try:
         _, url = serve(processes)
-        yield LiveConsole(url, database_url, tmp_path)
+        yield LiveConsole(url, database_url, tmp_path, processes)
     finally:
         processes.stop_all()
 
@@ -153,15 +155,34 @@ def page_without_js(browser: Any) -> Iterator[Any]:
     yield from _page(browser, java_script_enabled=False)
 
 
+#: True once the page is no wider than `width` and every Plotly chart has been redrawn to its box's width (charts
+#: follow a resize of the window a moment later, from a debounced handler of Plotly's `responsive` option).
+_FITS = """width => document.documentElement.scrollWidth <= width
+  && [...document.querySelectorAll(".js-plotly-plot")].every(chart => {
+    const svg = chart.querySelector("svg.main-svg");
+    return svg === null || Math.abs(svg.getBoundingClientRect().width - chart.clientWidth) < 2;
+  })"""
+#: How long a page may take to settle after a resize (a hang guard: it settles in well under a second).
+_SETTLE_MS = 20_000
+
+
 def shoot(page: Any, console: LiveConsole, name: str) -> None:
     """Full-page screenshots of the current page at 390 px and at 1280 px wide (ending at 1280 px), after checking
-    that the page is no wider than the screen at either width."""
+    that the page is no wider than the screen at either width (waiting for charts to follow the new width)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     folder = console.folder / "screenshots"
     folder.mkdir(exist_ok=True)
     for width, height in (WIDTHS["narrow"], WIDTHS["wide"]):
         page.set_viewport_size({"width": width, "height": height})
         # Nothing wider than the screen: the page scrolls down only (wide tables scroll inside their own box).
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{name} is wider than {width} px"
+        try:
+            page.wait_for_function(_FITS, arg=width, timeout=_SETTLE_MS)
+        except PlaywrightTimeout:
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            raise AssertionError(
+                f"{name} is wider than {width} px ({scroll_width} px) or its charts never fit"
+            ) from None
         path = folder / f"{name}-{width}px.png"
         page.screenshot(path=str(path), full_page=True)
         console.screenshots.append(path)

@@ -22,6 +22,12 @@ from herald.store.queries import NewContact, Store
 from herald.store.tenancy import agents, ensure_business
 from herald.store.users import create_user
 
+# The browser harness's fixtures, declared here once for every browser test module: a session fixture imported into
+# two test modules would be two fixtures, i.e. two Playwright instances at once, which Playwright's sync API refuses.
+from .browser import browser, chromium, live_console, page, page_without_js
+
+__all__ = ["browser", "chromium", "live_console", "page", "page_without_js"]
+
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 

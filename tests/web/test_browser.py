@@ -10,10 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .browser import LiveConsole, browser, chromium, live_console, page, page_without_js, shoot, sign_in
+from .browser import LiveConsole, shoot, sign_in
 from .test_contacts_upload import BAD_ROWS
-
-__all__ = ["browser", "chromium", "live_console", "page", "page_without_js"]  # fixtures used by name below
 
 
 def test_sign_in_create_a_campaign_and_upload_contacts(page: Any, live_console: LiveConsole, tmp_path: Path) -> None:

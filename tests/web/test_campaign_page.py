@@ -177,6 +177,9 @@ def test_calls_tab_with_recordings_and_the_messages_tab(site: Console) -> None:
     audio = client.get(recording.group(1))
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
     assert client.get(f"/campaigns/{phone}/calls/cll_nope/recording").status_code == 404
+    # Another campaign of the same business: its URLs serve only its own calls' recordings.
+    other = site.campaign(site.acme, "Otra")
+    assert client.get(recording.group(1).replace(f"/campaigns/{phone}/", f"/campaigns/{other}/")).status_code == 404
     ended = client.get(f"/campaigns/{phone}/calls?status=ended").text
     assert "with status ended" in ended
     messages = client.get(f"/campaigns/{chat}/messages").text

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from herald.domain.statuses import CampaignStatus
 from herald.web import computed
+from herald.web.campaign_results import reload_after
 
 from .conftest import Console
 
@@ -72,3 +77,19 @@ def test_the_analytics_page_reloads_itself_while_its_figures_are_computed(
     assert '<meta http-equiv="refresh" content="2">' in page and "being computed" in page
     assert 'aria-label="Download CSV: contacts"' in page  # the downloads never wait for the figures
     release.set()
+
+
+def test_a_figure_page_reloads_itself_until_it_shows_a_value_that_will_not_change() -> None:
+    def of(status: CampaignStatus) -> Any:
+        return SimpleNamespace(status=status)
+
+    pending = computed.Computed(None, None, stale=True)
+    stale = computed.Computed(1, datetime.now(UTC), stale=True)
+    fresh = computed.Computed(1, datetime.now(UTC), stale=False)
+    assert reload_after(pending, of(CampaignStatus.ACTIVE)) == 2  # the first value: always
+    # A newer value of a campaign that no longer moves is the last one: worth reloading for, once.
+    assert reload_after(stale, of(CampaignStatus.FINISHED)) == 5
+    assert reload_after(stale, of(CampaignStatus.READY)) == 5
+    # A running campaign's figures are always on their way: its pages would reload for ever.
+    assert reload_after(stale, of(CampaignStatus.ACTIVE)) is None
+    assert reload_after(fresh, of(CampaignStatus.FINISHED)) is None

@@ -51,6 +51,13 @@ def _caller(user: WebUser, campaign: Campaign) -> Caller:
     return Caller(business_id=user.business_id, business_public_id=campaign.business_public_id, key_id=0)
 
 
+def _call_of(store: Store, user: WebUser, campaign: Campaign, call_id: str) -> bool:
+    """Whether the call is one of this campaign's: a campaign's URL never serves another campaign's recording."""
+    with store.read() as tx:
+        found = q.call_by_public_id(tx, user.business_id, call_id)
+    return found is not None and found[1].id == campaign.id
+
+
 def fingerprint(store: Store, campaign_id: int, every: int) -> tuple[Any, ...]:
     """Cheap indexed counts that change when the campaign's results do, and, while it may change on its own
     (active, cooldown, paused with calls still ending), the current `every`-second period."""
@@ -86,6 +93,15 @@ def _forecast(store: Store, user: WebUser, campaign: Campaign) -> computed.Compu
     return _figure("forecast", store, campaign.id, FORECAST_EVERY, compute)
 
 
+def reload_after(found: computed.Computed, campaign: Campaign) -> int | None:
+    """Seconds after which a figure's page reloads itself (a `<meta http-equiv="refresh">`), or None: while its
+    first value is computed, and while a newer value of a settled campaign is (that one is final, so the page
+    stops reloading once it shows it; a running campaign's figures are always on their way, so its pages never do)."""
+    if found.pending:
+        return 2
+    return 5 if found.stale and campaign.status in _SETTLED else None
+
+
 def _forecast_dates(forecast: Any, campaign: Campaign) -> dict[str, Any]:
     """The start and (mean) finish of a forecast in the campaign's time, and its total billed minutes."""
     if forecast is None:
@@ -118,6 +134,7 @@ def router() -> APIRouter:
             tabs=tabs(campaign),
             exports=[kind.value for kind in available(campaign)],
             found=found,
+            reload_after=reload_after(found, campaign),
             computed_at=_when(found, campaign),
             figure_json=_figure_json,
             plotly_config=json.dumps(PLOTLY_CONFIG),
@@ -139,7 +156,7 @@ def router() -> APIRouter:
     @routes.get("/campaigns/{id:int}/calls/{call_id}/recording")
     def recording(request: Request, user: UserDep, campaign: CampaignDep, call_id: str) -> Response:
         """A call's recording, as the REST API's recording endpoint serves it."""
-        if len(call_id) > 64:
+        if len(call_id) > 64 or not _call_of(store_of(request), user, campaign, call_id):
             raise WebError(404, "There is no such recording.")
         try:
             response: Response = api_calls.get_recording(call_id, _caller(user, campaign), store_of(request))
@@ -158,6 +175,7 @@ def router() -> APIRouter:
             campaign=campaign,
             tabs=tabs(campaign),
             found=found,
+            reload_after=reload_after(found, campaign),
             computed_at=_when(found, campaign),
             **_forecast_dates(found.value, campaign),
         )

@@ -20,7 +20,13 @@
       if (response.ok) {
         const html = await response.text();
         // Replace only when something changed, so a focused button is not swapped out for nothing.
-        if (html.trim() !== live.innerHTML.trim()) live.innerHTML = html;
+        if (html.trim() !== live.innerHTML.trim()) {
+          live.innerHTML = html;
+          // The status in the page's heading is outside the live part: keep it the same as the one inside.
+          const heading = document.querySelector("[data-campaign-status]");
+          const status = live.querySelector("[data-live-status]");
+          if (heading && status) heading.innerHTML = status.innerHTML;
+        }
       }
     } catch (_) {
       // offline for a moment: the next tick tries again
