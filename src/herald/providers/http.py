@@ -33,11 +33,11 @@ from herald.providers.base import (
     WebhookError,
     resolve_secret,
 )
-
-# Re-exported (`X as X`): other adapters and branches import these two from here.
 from herald.providers.transport import MAX_CONCURRENCY as MAX_CONCURRENCY
 from herald.providers.transport import MAX_MESSAGE as MAX_MESSAGE
-from herald.providers.transport import PooledOutbound, redact
+
+# Re-exported (`X as X`): other adapters and branches import these two from here.
+from herald.providers.transport import PooledOutbound, redact, response_json, says_later
 
 NAME = "http"
 SIGNATURE_HEADER = "X-Herald-Signature"
@@ -121,12 +121,7 @@ class HttpOutbound(PooledOutbound):
     throughput: Throughput | None = None
 
     def __init__(self, options: HttpOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
-        super().__init__(
-            base_url=options.base_url,
-            timeout_seconds=options.timeout_seconds,
-            max_concurrency=max_concurrency,
-            thread_name="herald-http",
-        )
+        super().__init__(options.base_url, options.timeout_seconds, max_concurrency, "herald-http")
         self.options = options
         self.callback_url = public_url() + WEBHOOK_PATH
 
@@ -182,11 +177,7 @@ class HttpOutbound(PooledOutbound):
 
 def _classify(response: httpx.Response, token: str) -> StartResult:
     """A backend's answer to a start as a StartResult (see the retry classification in the contract)."""
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         external_id = payload.get("external_id") if isinstance(payload, dict) else None
         if isinstance(external_id, str) and external_id:
@@ -201,8 +192,7 @@ def _classify(response: httpx.Response, token: str) -> StartResult:
         if isinstance(error.get("message"), str):
             message = error["message"]
     message = redact(message, token) or response.reason_phrase
-    # 408 is a timeout reported by the server; like 429 and 5xx it says "later", not "no".
-    if status in (408, 429) or status >= 500:
+    if says_later(status):
         return StartResult.retryable(f"http_{status}", message)
     return StartResult.rejected(redact(code, token)[:100], message)
 

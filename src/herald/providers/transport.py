@@ -36,11 +36,24 @@ def redact(text: str, secret: str) -> str:
     return " ".join(text.split())[:MAX_MESSAGE]
 
 
+def response_json(response: httpx.Response) -> Any:
+    """A provider's answer as JSON, or None when its body is not JSON (a proxy's error page, an empty body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def says_later(status: int) -> bool:
+    """True for an HTTP status that says "try later", not "no": 408 (a timeout the server reports), 429 and 5xx."""
+    return status in (408, 429) or status >= 500
+
+
 class PooledOutbound:
     """Base of an outbound adapter that sends one HTTP request per attempt over a pooled client. Thread-safe; call
     `close()` (or use it as a context manager) when done."""
 
-    def __init__(self, *, base_url: str, timeout_seconds: float, max_concurrency: int, thread_name: str) -> None:
+    def __init__(self, base_url: str, timeout_seconds: float, max_concurrency: int, thread_name: str) -> None:
         self._host = urlsplit(base_url).hostname or ""
         self._timeout_seconds = timeout_seconds
         self._client = httpx.Client(

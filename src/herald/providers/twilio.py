@@ -48,7 +48,7 @@ from herald.providers.base import (
     resolve_secret,
 )
 from herald.providers.http import public_url
-from herald.providers.transport import MAX_MESSAGE, PooledOutbound, redact
+from herald.providers.transport import MAX_MESSAGE, PooledOutbound, redact, response_json, says_later
 
 NAME = "twilio"
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
@@ -226,11 +226,7 @@ def classify(response: httpx.Response, token: str, call_id: str) -> StartResult:
     429, 5xx and 408 are "later" (retried, the failed-retry limit untouched); so are 401 and 403, which say the
     credentials are wrong: fixing them must not cost every contact an attempt. Any other 4xx fails the call.
     """
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         sid = payload.get("sid") if isinstance(payload, dict) else None
         if isinstance(sid, str) and _SID.fullmatch(sid):
@@ -244,7 +240,7 @@ def classify(response: httpx.Response, token: str, call_id: str) -> StartResult:
             message = payload["message"]
     message = redact(message, token) or response.reason_phrase
     code = redact(code, token)[:32]
-    if status in (401, 403, 408, 429) or status >= 500:
+    if status in (401, 403) or says_later(status):
         return StartResult.retryable(code, message)
     return StartResult.rejected(code, message)
 
@@ -256,12 +252,7 @@ class TwilioOutbound(PooledOutbound):
     idempotent = False
 
     def __init__(self, options: TwilioOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
-        super().__init__(
-            base_url=options.api_base_url,
-            timeout_seconds=options.timeout_seconds,
-            max_concurrency=max_concurrency,
-            thread_name="herald-twilio",
-        )
+        super().__init__(options.api_base_url, options.timeout_seconds, max_concurrency, "herald-twilio")
         self.options = options
         self.throughput: Throughput | None = options.throughput
         self._url = calls_url(options)

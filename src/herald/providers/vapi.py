@@ -46,7 +46,7 @@ from herald.providers.base import (
     resolve_secret,
 )
 from herald.providers.http import _header, public_url
-from herald.providers.transport import MAX_CONCURRENCY, PooledOutbound, redact
+from herald.providers.transport import MAX_CONCURRENCY, PooledOutbound, redact, response_json, says_later
 
 NAME = "vapi"
 DEFAULT_API_BASE_URL = "https://api.vapi.ai"
@@ -209,12 +209,7 @@ class VapiOutbound(PooledOutbound):
     throughput: Throughput | None = None
 
     def __init__(self, options: VapiOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
-        super().__init__(
-            base_url=options.api_base_url,
-            timeout_seconds=options.timeout_seconds,
-            max_concurrency=max_concurrency,
-            thread_name="herald-vapi",
-        )
+        super().__init__(options.api_base_url, options.timeout_seconds, max_concurrency, "herald-vapi")
         self.options = options
         self.server_url = public_url() + WEBHOOK_PATH
 
@@ -296,18 +291,14 @@ def classify(response: httpx.Response, key: str, secret: str = "") -> StartResul
 
     Neither the API key nor the server secret (which the request carries) survives in the message.
     """
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         external_id = payload.get("id") if isinstance(payload, dict) else None
         if isinstance(external_id, str) and external_id:
             return StartResult(external_id=external_id)
         return StartResult.rejected("bad_response", f"HTTP {status} without a call id")
     message = redact(redact(_vapi_message(payload, response.text), key), secret) or response.reason_phrase
-    if status in (408, 429) or status >= 500:
+    if says_later(status):
         return StartResult.retryable(f"http_{status}", message)
     return StartResult.rejected(f"http_{status}", message)
 

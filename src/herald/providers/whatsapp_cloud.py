@@ -36,7 +36,7 @@ from herald.providers.base import (
     WebhookError,
     resolve_secret,
 )
-from herald.providers.transport import MAX_CONCURRENCY, MAX_MESSAGE, PooledOutbound, redact
+from herald.providers.transport import MAX_CONCURRENCY, MAX_MESSAGE, PooledOutbound, redact, response_json, says_later
 
 if TYPE_CHECKING:
     from herald.providers.base import CallRequest
@@ -202,11 +202,7 @@ def template_body(request: MessageRequest, options: WhatsAppCloudOptions) -> dic
 
 def classify(response: httpx.Response, token: str) -> StartResult:
     """Graph's answer to a send as a StartResult: the `wamid`, a retryable error or a refusal (code and message)."""
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         messages = payload.get("messages") if isinstance(payload, dict) else None
         first = messages[0] if isinstance(messages, list) and messages else None
@@ -225,7 +221,7 @@ def classify(response: httpx.Response, token: str) -> StartResult:
         message = " ".join(str(part) for part in (title, details) if isinstance(part, str) and part) or message
     message = redact(message, token) or response.reason_phrase
     label = str(code) if code is not None else f"http_{status}"
-    if code in RETRYABLE_CODES or status in (408, 429) or status >= 500:
+    if code in RETRYABLE_CODES or says_later(status):
         return StartResult.retryable(label, message)
     if code in CREDENTIAL_CODES or status == 401:
         return StartResult.retryable(label, message)
@@ -239,12 +235,7 @@ class WhatsAppCloudOutbound(PooledOutbound):
     idempotent = False
 
     def __init__(self, options: WhatsAppCloudOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
-        super().__init__(
-            base_url=options.api_base_url,
-            timeout_seconds=options.timeout_seconds,
-            max_concurrency=max_concurrency,
-            thread_name="herald-whatsapp",
-        )
+        super().__init__(options.api_base_url, options.timeout_seconds, max_concurrency, "herald-whatsapp")
         self.options = options
         # One second's worth as the burst: Meta measures throughput per second.
         self.throughput: Throughput | None = Throughput(
