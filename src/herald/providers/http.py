@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
@@ -34,15 +33,16 @@ from herald.providers.base import (
     WebhookError,
     resolve_secret,
 )
+from herald.providers.transport import MAX_CONCURRENCY as MAX_CONCURRENCY
+from herald.providers.transport import MAX_MESSAGE as MAX_MESSAGE
+
+# Re-exported (`X as X`): other adapters and branches import these two from here.
+from herald.providers.transport import PooledOutbound, redact, response_json, says_later
 
 NAME = "http"
 SIGNATURE_HEADER = "X-Herald-Signature"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 WEBHOOK_PATH = "/webhooks/http"
-#: Requests of one batch in flight at once per adapter.
-MAX_CONCURRENCY = 16
-#: Longest provider message kept in a StartResult (they end up in exports and logs).
-MAX_MESSAGE = 500
 
 CALL_KINDS = frozenset({"ringing", "in-progress", "forwarding", "ended", "busy", "no-answer", "failed"})
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
@@ -113,16 +113,7 @@ def public_url(default: str = DEFAULT_PUBLIC_URL) -> str:
     return (os.environ.get("HERALD_PUBLIC_URL") or default).rstrip("/")
 
 
-def _short(text: str, secret: str) -> str:
-    # A backend that echoes the request back must not leak the token into exports or logs. (A token under 8
-    # characters is no secret worth the mangled messages its redaction would cause: "wrong" in "wrong token".)
-    if len(secret) >= 8:
-        text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text[:MAX_MESSAGE]
-
-
-class HttpOutbound:
+class HttpOutbound(PooledOutbound):
     """Places calls and sends messages through an HTTP agent backend. Thread-safe; call `close()` when done."""
 
     name = NAME
@@ -130,26 +121,9 @@ class HttpOutbound:
     throughput: Throughput | None = None
 
     def __init__(self, options: HttpOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
+        super().__init__(options.base_url, options.timeout_seconds, max_concurrency, "herald-http")
         self.options = options
         self.callback_url = public_url() + WEBHOOK_PATH
-        self._host = urlsplit(options.base_url).hostname or ""
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(options.timeout_seconds),
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
-            follow_redirects=False,
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="herald-http")
-
-    def close(self) -> None:
-        """Close the connections and the thread pool."""
-        self._pool.shutdown(wait=True)
-        self._client.close()
-
-    def __enter__(self) -> HttpOutbound:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
         """Place each call with `POST /calls`; one result per request, in order. Never raises for provider errors."""
@@ -190,45 +164,20 @@ class HttpOutbound:
         return self._post_all("/messages", bodies)
 
     def _post_all(self, path: str, bodies: Sequence[tuple[str, dict[str, Any]]]) -> list[StartResult]:
-        if not bodies:
-            return []
-        try:
-            token = resolve_secret(self.options.auth_token)
-        except KeyError as error:
-            # Fixing the environment fixes every attempt, so they wait for it instead of failing contacts.
-            return [StartResult.retryable("config_error", str(error.args[0]))] * len(bodies)
         url = self.options.base_url + path
 
-        def post(item: tuple[str, dict[str, Any]]) -> StartResult:
-            return self._post(url, token, item[0], item[1])
+        def post(item: tuple[str, dict[str, Any]], token: str) -> StartResult:
+            key, body = item
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+            response = self._post_json(url, body, headers, "auth_token")
+            return response if isinstance(response, StartResult) else _classify(response, token)
 
-        if len(bodies) == 1:
-            return [post(bodies[0])]
-        return list(self._pool.map(post, bodies))
-
-    def _post(self, url: str, token: str, key: str, body: dict[str, Any]) -> StartResult:
-        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
-        try:
-            response = self._client.post(url, json=body, headers=headers)
-        except httpx.TimeoutException:
-            return StartResult.retryable("timeout", f"no answer from {self._host} in {self.options.timeout_seconds}s")
-        except httpx.ConnectError:
-            return StartResult.retryable("connect_error", f"could not connect to {self._host}")
-        except httpx.RequestError as error:
-            return StartResult.retryable("network_error", f"{type(error).__name__} talking to {self._host}")
-        except UnicodeEncodeError:
-            # Header values must be ASCII; the error would quote the token, so it is not kept.
-            return StartResult.retryable("config_error", "auth_token is not ASCII text")
-        return _classify(response, token)
+        return self._start_all(bodies, lambda: resolve_secret(self.options.auth_token), post)
 
 
 def _classify(response: httpx.Response, token: str) -> StartResult:
     """A backend's answer to a start as a StartResult (see the retry classification in the contract)."""
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         external_id = payload.get("external_id") if isinstance(payload, dict) else None
         if isinstance(external_id, str) and external_id:
@@ -242,11 +191,10 @@ def _classify(response: httpx.Response, token: str) -> StartResult:
             code = error["code"]
         if isinstance(error.get("message"), str):
             message = error["message"]
-    message = _short(message, token) or response.reason_phrase
-    # 408 is a timeout reported by the server; like 429 and 5xx it says "later", not "no".
-    if status in (408, 429) or status >= 500:
+    message = redact(message, token) or response.reason_phrase
+    if says_later(status):
         return StartResult.retryable(f"http_{status}", message)
-    return StartResult.rejected(_short(code, token)[:100], message)
+    return StartResult.rejected(redact(code, token)[:100], message)
 
 
 # --- inbound -------------------------------------------------------------------------------------------------------

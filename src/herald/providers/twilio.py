@@ -26,7 +26,6 @@ import hmac
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,7 +47,8 @@ from herald.providers.base import (
     pending_id,
     resolve_secret,
 )
-from herald.providers.http import MAX_MESSAGE, public_url
+from herald.providers.http import public_url
+from herald.providers.transport import MAX_MESSAGE, PooledOutbound, redact, response_json, says_later
 
 NAME = "twilio"
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
@@ -218,13 +218,6 @@ def call_form(options: TwilioOptions, request: CallRequest) -> list[tuple[str, s
     return form
 
 
-def _short(text: str, secret: str) -> str:
-    # Whatever Twilio (or a proxy in front of it) says goes to exports and logs: never with the token in it.
-    if len(secret) >= 8:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())[:MAX_MESSAGE]
-
-
 def classify(response: httpx.Response, token: str, call_id: str) -> StartResult:
     """Twilio's answer to the start of Herald's call `call_id`: the Call's `sid`, or its error `code` and `message`.
 
@@ -233,11 +226,7 @@ def classify(response: httpx.Response, token: str, call_id: str) -> StartResult:
     429, 5xx and 408 are "later" (retried, the failed-retry limit untouched); so are 401 and 403, which say the
     credentials are wrong: fixing them must not cost every contact an attempt. Any other 4xx fails the call.
     """
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         sid = payload.get("sid") if isinstance(payload, dict) else None
         if isinstance(sid, str) and _SID.fullmatch(sid):
@@ -249,58 +238,32 @@ def classify(response: httpx.Response, token: str, call_id: str) -> StartResult:
             code = str(payload["code"])
         if isinstance(payload.get("message"), str):
             message = payload["message"]
-    message = _short(message, token) or response.reason_phrase
-    code = _short(code, token)[:32]
-    if status in (401, 403, 408, 429) or status >= 500:
+    message = redact(message, token) or response.reason_phrase
+    code = redact(code, token)[:32]
+    if status in (401, 403) or says_later(status):
         return StartResult.retryable(code, message)
     return StartResult.rejected(code, message)
 
 
-class TwilioOutbound:
+class TwilioOutbound(PooledOutbound):
     """Places calls through Twilio's REST API. Thread-safe; call `close()` when done."""
 
     name = NAME
     idempotent = False
 
     def __init__(self, options: TwilioOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
+        super().__init__(options.api_base_url, options.timeout_seconds, max_concurrency, "herald-twilio")
         self.options = options
         self.throughput: Throughput | None = options.throughput
         self._url = calls_url(options)
-        self._host = urlsplit(options.api_base_url).hostname or ""
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(options.timeout_seconds),
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
-            follow_redirects=False,
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="herald-twilio")
-
-    def close(self) -> None:
-        """Close the connections and the thread pool."""
-        self._pool.shutdown(wait=True)
-        self._client.close()
-
-    def __enter__(self) -> TwilioOutbound:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
         """Create each call; one result per request, in order. Never raises for Twilio's refusals or network errors."""
-        if not requests:
-            return []
-        try:
-            token = resolve_secret(self.options.auth_token)
-        except KeyError as error:
-            # Fixing the environment fixes every call, so they wait for it instead of failing contacts.
-            return [StartResult.retryable("config_error", str(error.args[0]))] * len(requests)
 
-        def post(request: CallRequest) -> StartResult:
+        def post(request: CallRequest, token: str) -> StartResult:
             return self._post(token, request.public_id, call_form(self.options, request))
 
-        if len(requests) == 1:
-            return [post(requests[0])]
-        return list(self._pool.map(post, requests))
+        return self._start_all(requests, lambda: resolve_secret(self.options.auth_token), post)
 
     def send_messages(self, requests: Sequence[MessageRequest], now: datetime) -> list[StartResult]:
         """Twilio Voice sends no WhatsApp messages: every one is refused."""

@@ -27,7 +27,6 @@ import hmac
 import json
 import math
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
@@ -46,7 +45,8 @@ from herald.providers.base import (
     WebhookError,
     resolve_secret,
 )
-from herald.providers.http import MAX_CONCURRENCY, _header, _short, public_url
+from herald.providers.http import _header, public_url
+from herald.providers.transport import MAX_CONCURRENCY, PooledOutbound, redact, response_json, says_later
 
 NAME = "vapi"
 DEFAULT_API_BASE_URL = "https://api.vapi.ai"
@@ -199,7 +199,7 @@ def call_body(request: CallRequest, options: VapiOptions, server_url: str, secre
     }
 
 
-class VapiOutbound:
+class VapiOutbound(PooledOutbound):
     """Places calls through Vapi's API. Thread-safe; call `close()` when done."""
 
     name = NAME
@@ -209,45 +209,23 @@ class VapiOutbound:
     throughput: Throughput | None = None
 
     def __init__(self, options: VapiOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
+        super().__init__(options.api_base_url, options.timeout_seconds, max_concurrency, "herald-vapi")
         self.options = options
         self.server_url = public_url() + WEBHOOK_PATH
-        self._host = urlsplit(options.api_base_url).hostname or ""
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(options.timeout_seconds),
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
-            follow_redirects=False,
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="herald-vapi")
-
-    def close(self) -> None:
-        """Close the connections and the thread pool."""
-        self._pool.shutdown(wait=True)
-        self._client.close()
-
-    def __enter__(self) -> VapiOutbound:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
         """Place each call with `POST /call`; one result per request, in order. Never raises for provider errors."""
-        if not requests:
-            return []
-        try:
-            key = resolve_secret(self.options.api_key)
-            secret = "" if self.options.server_credential_id else resolve_secret(self.options.server_secret)
-        except KeyError as error:
-            # Fixing the environment fixes every attempt, so they wait for it instead of failing contacts.
-            return [StartResult.retryable("config_error", str(error.args[0]))] * len(requests)
 
-        def start(request: CallRequest) -> StartResult:
+        def credentials() -> tuple[str, str]:
+            key = resolve_secret(self.options.api_key)
+            return key, "" if self.options.server_credential_id else resolve_secret(self.options.server_secret)
+
+        def start(request: CallRequest, resolved: tuple[str, str]) -> StartResult:
+            key, secret = resolved
             body = call_body(request, self.options, self.server_url, secret)
             return self._start(request, key, body, now, secret)
 
-        if len(requests) == 1:
-            return [start(requests[0])]
-        return list(self._pool.map(start, requests))
+        return self._start_all(requests, credentials, start)
 
     def send_messages(self, requests: Sequence[MessageRequest], now: datetime) -> list[StartResult]:
         """Vapi places calls only: every message is refused."""
@@ -272,7 +250,7 @@ class VapiOutbound:
             # httpx's message would quote the key, so it is not kept.
             return StartResult.retryable("config_error", "api_key is not ASCII text")
         except httpx.HTTPError as error:
-            return StartResult.retryable("network_error", _short(f"{type(error).__name__}: {error}", key))
+            return StartResult.retryable("network_error", redact(f"{type(error).__name__}: {error}", key))
         return classify(response, key, secret)
 
     def _recover(self, request: CallRequest, key: str, now: datetime) -> StartResult:
@@ -313,18 +291,14 @@ def classify(response: httpx.Response, key: str, secret: str = "") -> StartResul
 
     Neither the API key nor the server secret (which the request carries) survives in the message.
     """
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         external_id = payload.get("id") if isinstance(payload, dict) else None
         if isinstance(external_id, str) and external_id:
             return StartResult(external_id=external_id)
         return StartResult.rejected("bad_response", f"HTTP {status} without a call id")
-    message = _short(_short(_vapi_message(payload, response.text), key), secret) or response.reason_phrase
-    if status in (408, 429) or status >= 500:
+    message = redact(redact(_vapi_message(payload, response.text), key), secret) or response.reason_phrase
+    if says_later(status):
         return StartResult.retryable(f"http_{status}", message)
     return StartResult.rejected(f"http_{status}", message)
 

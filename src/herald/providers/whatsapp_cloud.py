@@ -18,7 +18,6 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -37,6 +36,7 @@ from herald.providers.base import (
     WebhookError,
     resolve_secret,
 )
+from herald.providers.transport import MAX_CONCURRENCY, MAX_MESSAGE, PooledOutbound, redact, response_json, says_later
 
 if TYPE_CHECKING:
     from herald.providers.base import CallRequest
@@ -46,8 +46,6 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 DEFAULT_API_BASE_URL = "https://graph.facebook.com"
 #: Graph API version used unless `api_version` says otherwise (Meta keeps each version about two years).
 DEFAULT_API_VERSION = "v25.0"
-MAX_CONCURRENCY = 16
-MAX_MESSAGE = 500
 #: Longest provider id kept (the inbox's and the messages table's column width).
 MAX_ID = 128
 
@@ -161,13 +159,6 @@ def sign(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def _short(text: str, secret: str) -> str:
-    # An error that quotes the request must not put the token into exports or logs.
-    if len(secret) >= 8:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())[:MAX_MESSAGE]
-
-
 # --- outbound ------------------------------------------------------------------------------------------------------
 
 
@@ -211,11 +202,7 @@ def template_body(request: MessageRequest, options: WhatsAppCloudOptions) -> dic
 
 def classify(response: httpx.Response, token: str) -> StartResult:
     """Graph's answer to a send as a StartResult: the `wamid`, a retryable error or a refusal (code and message)."""
-    status = response.status_code
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:
         messages = payload.get("messages") if isinstance(payload, dict) else None
         first = messages[0] if isinstance(messages, list) and messages else None
@@ -232,46 +219,29 @@ def classify(response: httpx.Response, token: str) -> StartResult:
         details = error.get("error_data", {}).get("details") if isinstance(error.get("error_data"), dict) else None
         title = error.get("error_user_title") or error.get("message")
         message = " ".join(str(part) for part in (title, details) if isinstance(part, str) and part) or message
-    message = _short(message, token) or response.reason_phrase
+    message = redact(message, token) or response.reason_phrase
     label = str(code) if code is not None else f"http_{status}"
-    if code in RETRYABLE_CODES or status in (408, 429) or status >= 500:
+    if code in RETRYABLE_CODES or says_later(status):
         return StartResult.retryable(label, message)
     if code in CREDENTIAL_CODES or status == 401:
         return StartResult.retryable(label, message)
     return StartResult.rejected(label[:16], message)
 
 
-class WhatsAppCloudOutbound:
+class WhatsAppCloudOutbound(PooledOutbound):
     """Sends template messages through the Cloud API. Thread-safe; call `close()` when done."""
 
     name = NAME
     idempotent = False
 
     def __init__(self, options: WhatsAppCloudOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
+        super().__init__(options.api_base_url, options.timeout_seconds, max_concurrency, "herald-whatsapp")
         self.options = options
         # One second's worth as the burst: Meta measures throughput per second.
         self.throughput: Throughput | None = Throughput(
             f"{NAME}:{options.phone_number_id}", options.messages_per_second, max(1.0, options.messages_per_second)
         )
         self.url = f"{options.api_base_url}/{options.api_version}/{options.phone_number_id}/messages"
-        self._host = urlsplit(options.api_base_url).hostname or ""
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(options.timeout_seconds),
-            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
-            follow_redirects=False,
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="herald-whatsapp")
-
-    def close(self) -> None:
-        """Close the connections and the thread pool."""
-        self._pool.shutdown(wait=True)
-        self._client.close()
-
-    def __enter__(self) -> WhatsAppCloudOutbound:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def start_calls(self, requests: Sequence[CallRequest], now: datetime) -> list[StartResult]:
         """WhatsApp places no calls: every request is refused."""
@@ -281,36 +251,16 @@ class WhatsAppCloudOutbound:
 
     def send_messages(self, requests: Sequence[MessageRequest], now: datetime) -> list[StartResult]:
         """Send each template message; one result per request, in order. Never raises for provider errors."""
-        if not requests:
-            return []
-        try:
-            token = resolve_secret(self.options.access_token)
-        except KeyError as error:
-            return [StartResult.retryable("config_error", str(error.args[0]))] * len(requests)
 
-        def send(request: MessageRequest) -> StartResult:
+        def send(request: MessageRequest, token: str) -> StartResult:
             try:
                 body = template_body(request, self.options)
             except MissingVariable as problem:
                 return StartResult.rejected("missing_variable", str(problem))
-            return self._post(token, body)
+            response = self._post_json(self.url, body, {"Authorization": f"Bearer {token}"}, "access_token")
+            return response if isinstance(response, StartResult) else classify(response, token)
 
-        if len(requests) == 1:
-            return [send(requests[0])]
-        return list(self._pool.map(send, requests))
-
-    def _post(self, token: str, body: dict[str, Any]) -> StartResult:
-        try:
-            response = self._client.post(self.url, json=body, headers={"Authorization": f"Bearer {token}"})
-        except httpx.TimeoutException:
-            return StartResult.retryable("timeout", f"no answer from {self._host} in {self.options.timeout_seconds}s")
-        except httpx.ConnectError:
-            return StartResult.retryable("connect_error", f"could not connect to {self._host}")
-        except httpx.RequestError as error:
-            return StartResult.retryable("network_error", f"{type(error).__name__} talking to {self._host}")
-        except UnicodeEncodeError:
-            return StartResult.retryable("config_error", "access_token is not ASCII text")
-        return classify(response, token)
+        return self._start_all(requests, lambda: resolve_secret(self.options.access_token), send)
 
 
 # --- inbound -------------------------------------------------------------------------------------------------------
