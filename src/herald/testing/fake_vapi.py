@@ -35,7 +35,10 @@ import httpx
 
 from herald.providers.base import resolve_secret
 from herald.providers.vapi import CALL_ID_KEY, sign
-from herald.testing.fake_agent import _BACKOFF_FIRST, _BACKOFF_MAX, _POLL, _pick
+from herald.testing.fakeserver import BACKOFF_FIRST as _BACKOFF_FIRST
+from herald.testing.fakeserver import BACKOFF_MAX as _BACKOFF_MAX
+from herald.testing.fakeserver import POLL as _POLL
+from herald.testing.fakeserver import pick as _pick
 
 #: Call outcome weights: `human`/`machine` calls connect; the others never do.
 CALL_OUTCOMES: Mapping[str, float] = {
