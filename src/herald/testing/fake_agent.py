@@ -372,7 +372,7 @@ class FakeAgent(FakeServer[_Pending]):
                 assert pending.outcome is not None
                 self._stats["outcomes"][pending.ends] = pending.outcome
 
-    def _send(self, batch: list[_Pending]) -> None:
+    def _post_batch(self, batch: list[_Pending]) -> None:
         """Post one signed body of events (retried until Herald takes it)."""
         body = json.dumps({"events": [pending.event for pending in batch]}, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}

@@ -335,7 +335,7 @@ class FakeTwilio(FakeServer[_Pending]):
     def _count_attempt(self) -> None:
         """Twilio's `posts` lists the callbacks taken, not the attempts."""
 
-    def _send(self, batch: list[_Pending]) -> None:
+    def _post_batch(self, batch: list[_Pending]) -> None:
         """Post one callback until Herald takes it (2xx) or the fake stops."""
         (pending,) = batch
         headers = self.headers_for(pending.url, pending.params)

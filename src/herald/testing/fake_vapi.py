@@ -427,7 +427,7 @@ class FakeVapi(FakeServer[_Pending]):
                 headers["X-Vapi-Signature"] = sign(secret, body)
         return headers
 
-    def _send(self, batch: list[_Pending]) -> None:
+    def _post_batch(self, batch: list[_Pending]) -> None:
         """Post one message until Herald takes it (2xx) or the fake stops (Vapi's backoffPlan)."""
         (pending,) = batch
         body = json.dumps({"message": pending.message}, separators=(",", ":")).encode()

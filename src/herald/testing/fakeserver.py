@@ -3,7 +3,7 @@ after random delays (some twice, some swapped with the next one) and retry until
 and the `python -m` command line that prints `{"port": N}` and runs until SIGTERM or SIGINT.
 
 A fake subclasses FakeServer, names its handler class (a JsonHandler whose `owner` is the fake), pushes its pending
-webhooks (dataclasses ordered by `due`, a `time.monotonic()` time) on `_heap` under `_lock`, and says in `_send`
+webhooks (dataclasses ordered by `due`, a `time.monotonic()` time) on `_heap` under `_lock`, and says in `_post_batch`
 how one of them goes out.
 """
 
@@ -84,7 +84,7 @@ class FakeServer(Generic[P]):
     """The lifecycle of a fake: `start()` it, point Herald at `.url`, `stop()` it after (or use it as a context).
 
     Subclasses set `handler` (their JsonHandler), `name` (thread names and messages) and `_stats`, and implement
-    `_send`; `_taking` and `_take_batch` are hooks for what happens when a pending webhook is handed to a sender.
+    `_post_batch`; `_taking` and `_take_batch` are hooks for what happens when a pending webhook is handed to a sender.
     """
 
     handler: ClassVar[type[JsonHandler]]
@@ -231,13 +231,13 @@ class FakeServer(Generic[P]):
                 self._lock.wait(self._heap[0].due - now if self._heap else None)
             return []
 
-    def _send(self, batch: list[P]) -> None:
+    def _post_batch(self, batch: list[P]) -> None:
         """Post what was taken (implemented by each fake)."""
         raise NotImplementedError
 
     def _send_loop(self) -> None:
         while batch := self._take_batch():
-            self._send(batch)
+            self._post_batch(batch)
             with self._lock:
                 self._sending -= len(batch)
                 self._lock.notify_all()
