@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -169,3 +170,30 @@ def load_campaign(processes: Processes, folder: Path, campaign: str, contacts: S
     ):
         result = processes.run(*args, **env)
         assert result.returncode == 0, result.stderr
+
+
+def kill_workers(
+    processes: Processes,
+    running: list[subprocess.Popen[bytes]],
+    store: Store,
+    *,
+    kills: int,
+    rng: random.Random,
+    done: Callable[[], int],
+    most: int,
+    what: str,
+    **env: str,
+) -> None:
+    """Kill `kills` of the `running` workers (SIGKILL) at random moments, each replaced by a new one in `running`:
+    each kill waits until `done()` grew by 5 to `most` more, or the campaign finished."""
+    for _ in range(kills):
+        target = done() + rng.randint(5, most)
+        wait_for(
+            lambda target=target: done() >= target or campaign_status(store) is CampaignStatus.FINISHED,
+            what,
+            every=0.05,
+        )
+        victim = running.pop(rng.randrange(len(running)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        running.append(processes.start("worker", "--poll", "0.2", **env))

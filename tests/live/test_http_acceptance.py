@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import random
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from .processes import (
     fake_server,
     fake_stats,
     free_port,
+    kill_workers,
     load_campaign,
     log_of,
     processes,
@@ -89,17 +89,18 @@ def run_live(
     running = [processes.start("worker", "--poll", "0.2", **env) for _ in range(workers)]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
     rng = random.Random(7)
-    for _ in range(kills):
-        target = _calls(store) + rng.randint(5, max(6, contacts // (kills + 1)))
-        wait_for(
-            lambda target=target: _calls(store) >= target or campaign_status(store) is CampaignStatus.FINISHED,
-            "calls to be placed",
-            every=0.05,
-        )
-        victim = running.pop(rng.randrange(len(running)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        running.append(processes.start("worker", "--poll", "0.2", **env))
+    most = max(6, contacts // (kills + 1))
+    kill_workers(
+        processes,
+        running,
+        store,
+        kills=kills,
+        rng=rng,
+        done=lambda: _calls(store),
+        most=most,
+        what="calls to be placed",
+        **env,
+    )
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     # The fake may still post late events (an out-of-order `ringing` after the end): the workers must have applied
     # every one before they stop, or `check` would find it waiting in the inbox.

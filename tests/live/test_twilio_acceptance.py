@@ -13,7 +13,6 @@ import csv
 import json
 import math
 import random
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from .processes import (
     fake_server,
     fake_stats,
     free_port,
+    kill_workers,
     load_campaign,
     log_of,
     processes,
@@ -283,17 +283,17 @@ def test_workers_killed_at_random_moments_place_no_call_twice(
     running = [processes.start("worker", "--poll", "0.2", **live.env) for _ in range(2)]
     assert processes.run("campaign", "activate", "1", **live.env).returncode == 0
     rng = random.Random(11)
-    for _ in range(4):
-        target = _count(store, t.calls) + rng.randint(5, 30)
-        wait_for(
-            lambda target=target: _count(store, t.calls) >= target or campaign_status(store) is CampaignStatus.FINISHED,
-            "calls to be placed",
-            every=0.05,
-        )
-        victim = running.pop(rng.randrange(len(running)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        running.append(processes.start("worker", "--poll", "0.2", **live.env))
+    kill_workers(
+        processes,
+        running,
+        store,
+        kills=4,
+        rng=rng,
+        done=lambda: _count(store, t.calls),
+        most=30,
+        what="calls to be placed",
+        **live.env,
+    )
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     wait_for(
         lambda: (

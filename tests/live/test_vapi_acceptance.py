@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import random
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from .processes import (
     fake_server,
     fake_stats,
     free_port,
+    kill_workers,
     load_campaign,
     log_of,
     processes,
@@ -119,19 +119,17 @@ def run_live(
     running = [processes.start("worker", "--poll", "0.2", **env) for _ in range(workers)]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
     rng = random.Random(7)
-    for _ in range(kills):
-        target = _count(store, select(func.count()).select_from(t.calls)) + rng.randint(5, contacts // (kills + 1))
-        wait_for(
-            lambda target=target: (
-                _count(store, select(func.count()).select_from(t.calls)) >= target or _finished(store)
-            ),
-            "calls to be placed",
-            every=0.05,
-        )
-        victim = running.pop(rng.randrange(len(running)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        running.append(processes.start("worker", "--poll", "0.2", **env))
+    kill_workers(
+        processes,
+        running,
+        store,
+        kills=kills,
+        rng=rng,
+        done=lambda: _count(store, select(func.count()).select_from(t.calls)),
+        most=contacts // (kills + 1),
+        what="calls to be placed",
+        **env,
+    )
     wait_for(lambda: _finished(store), "the campaign to finish", every=0.5)
     wait_for(
         lambda: fake_stats(fake_vapi)["pending_messages"] == 0 and _pending(store) == 0,

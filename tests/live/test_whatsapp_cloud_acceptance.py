@@ -14,7 +14,6 @@ import io
 import json
 import random
 import re
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from .processes import (
     fake_server,
     fake_stats,
     free_port,
+    kill_workers,
     load_campaign,
     log_of,
     processes,
@@ -153,17 +153,18 @@ def run_live(
     ]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
     rng = random.Random(11)
-    for _ in range(kills):
-        target = sent(store) + rng.randint(5, max(6, contacts // (kills + 1)))
-        wait_for(
-            lambda target=target: sent(store) >= target or campaign_status(store) is CampaignStatus.FINISHED,
-            "messages to be sent",
-            every=0.05,
-        )
-        victim = workers.pop(rng.randrange(len(workers)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        workers.append(processes.start("worker", "--poll", "0.2", **env))
+    most = max(6, contacts // (kills + 1))
+    kill_workers(
+        processes,
+        workers,
+        store,
+        kills=kills,
+        rng=rng,
+        done=lambda: sent(store),
+        most=most,
+        what="messages to be sent",
+        **env,
+    )
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     # Late webhooks (a duplicate `read` after the end) must all be taken and applied before the checks.
     wait_for(lambda: fake_stats(api_url)["pending_events"] == 0 and pending(store) == 0, "every webhook applied")
