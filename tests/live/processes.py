@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from herald.domain.statuses import CampaignStatus
+from herald.store.queries import Store
 
 #: A guard against a hang, not a speed check: a test that waits this long has failed for another reason.
 HANG_GUARD_SECONDS = 600.0
@@ -108,10 +114,86 @@ def healthy(port: int) -> bool:
         return False
 
 
-def serve(processes: Processes, **env: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A `herald serve` on a free port, answering; returns the process and its base URL."""
-    port = free_port()
+def serve(processes: Processes, port: int | None = None, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A `herald serve` on `port` (default: a free one), answering; returns the process and its base URL."""
+    port = free_port() if port is None else port
     process = processes.start("serve", "--port", str(port), **env)
     wait_for(lambda: healthy(port) or process.poll() is not None, "herald serve to answer")
     assert process.poll() is None, log_of(process)
     return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """Herald's store on `database_url`, for the checks."""
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+def campaign_status(store: Store) -> CampaignStatus:
+    """The status of campaign 1 now."""
+    with store.read() as tx:
+        return tx.campaign(1).status
+
+
+@contextmanager
+def fake_server(log: Path, module: str, *options: str) -> Iterator[str]:
+    """`python -m herald.testing.<module>` as a process (stderr in `log`), stopped at the end; yields its base URL."""
+    with log.open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"herald.testing.{module}", "--port", "0", *options],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    try:
+        assert process.stdout is not None
+        port = json.loads(process.stdout.readline())["port"]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=HANG_GUARD_SECONDS)
+
+
+def fake_stats(url: str) -> dict[str, Any]:
+    """A fake's `GET /stats` document."""
+    return dict(httpx.get(f"{url}/stats", timeout=10).json())
+
+
+def load_campaign(processes: Processes, folder: Path, campaign: str, contacts: Sequence[str], **env: str) -> None:
+    """Write `campaign` (YAML) and the contacts CSV lines into `folder`, then create the campaign and import them."""
+    (folder / "campaign.yaml").write_text(campaign)
+    (folder / "contacts.csv").write_text("\n".join(contacts) + "\n")
+    for args in (
+        ("campaign", "create", str(folder / "campaign.yaml")),
+        ("contacts", "import", "1", str(folder / "contacts.csv")),
+    ):
+        result = processes.run(*args, **env)
+        assert result.returncode == 0, result.stderr
+
+
+def kill_workers(
+    processes: Processes,
+    running: list[subprocess.Popen[bytes]],
+    store: Store,
+    *,
+    kills: int,
+    rng: random.Random,
+    done: Callable[[], int],
+    most: int,
+    what: str,
+    **env: str,
+) -> None:
+    """Kill `kills` of the `running` workers (SIGKILL) at random moments, each replaced by a new one in `running`:
+    each kill waits until `done()` grew by 5 to `most` more, or the campaign finished."""
+    for _ in range(kills):
+        target = done() + rng.randint(5, most)
+        wait_for(
+            lambda target=target: done() >= target or campaign_status(store) is CampaignStatus.FINISHED,
+            what,
+            every=0.05,
+        )
+        victim = running.pop(rng.randrange(len(running)))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        running.append(processes.start("worker", "--poll", "0.2", **env))

@@ -8,16 +8,10 @@ and 10% out of order; it counts what it saw. The checks compare its counts with 
 from __future__ import annotations
 
 import base64
-import json
 import random
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -25,9 +19,23 @@ from herald.domain.statuses import CampaignStatus
 from herald.store import schema as t
 from herald.store.queries import Store
 
-from .processes import HANG_GUARD_SECONDS, Processes, free_port, healthy, log_of, processes, stop, wait_for
+from .processes import (
+    Processes,
+    campaign_status,
+    fake_server,
+    fake_stats,
+    free_port,
+    kill_workers,
+    load_campaign,
+    log_of,
+    processes,
+    serve,
+    stop,
+    store,
+    wait_for,
+)
 
-__all__ = ["processes"]
+__all__ = ["processes", "store"]
 
 SECRET = base64.b64encode(b"acceptance-secret-0123456789abcdef").decode()
 TOKEN = "acceptance-token-0123456789"
@@ -51,42 +59,15 @@ provider_options:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def agent(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """The fake agent backend as a process; yields its URL and Herald's port it posts events to."""
     herald_port = free_port()
-    log = (tmp_path / "agent.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "herald.testing.fake_agent", "--port", "0", "--secret", SECRET,
-            "--token", TOKEN, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6",
-            "--callback-url", f"http://127.0.0.1:{herald_port}/webhooks/http",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        port = json.loads(process.stdout.readline())["port"]
-        yield f"http://127.0.0.1:{port}", herald_port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=HANG_GUARD_SECONDS)
-
-
-def fake_stats(url: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{url}/stats", timeout=10).json())
-
-
-def campaign_status(store: Store) -> CampaignStatus:
-    with store.read() as tx:
-        return tx.campaign(1).status
+    options = [
+        "--secret", SECRET, "--token", TOKEN, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6",
+        "--callback-url", f"http://127.0.0.1:{herald_port}/webhooks/http",
+    ]  # fmt: skip
+    with fake_server(tmp_path / "agent.log", "fake_agent", *options) as url:
+        yield url, herald_port
 
 
 def run_live(
@@ -102,32 +83,24 @@ def run_live(
 ) -> None:
     agent_url, port = agent
     env = {"AGENT_TOKEN": TOKEN, "AGENT_SECRET": SECRET, "HERALD_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    (tmp_path / "campaign.yaml").write_text(CAMPAIGN.format(limit=limit, agent_url=agent_url))
     lines = ["contact,name,context", *(f"+5255{index:08d},Person {index},ctx" for index in range(contacts))]
-    (tmp_path / "contacts.csv").write_text("\n".join(lines) + "\n")
-    for args in (
-        ("campaign", "create", str(tmp_path / "campaign.yaml")),
-        ("contacts", "import", "1", str(tmp_path / "contacts.csv")),
-    ):
-        result = processes.run(*args, **env)
-        assert result.returncode == 0, result.stderr
-    serve = processes.start("serve", "--port", str(port), **env)
-    wait_for(lambda: healthy(port) or serve.poll() is not None, "herald serve to answer")
-    assert serve.poll() is None, log_of(serve)
+    load_campaign(processes, tmp_path, CAMPAIGN.format(limit=limit, agent_url=agent_url), lines, **env)
+    server, _ = serve(processes, port, **env)
     running = [processes.start("worker", "--poll", "0.2", **env) for _ in range(workers)]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
     rng = random.Random(7)
-    for _ in range(kills):
-        target = _calls(store) + rng.randint(5, max(6, contacts // (kills + 1)))
-        wait_for(
-            lambda target=target: _calls(store) >= target or campaign_status(store) is CampaignStatus.FINISHED,
-            "calls to be placed",
-            every=0.05,
-        )
-        victim = running.pop(rng.randrange(len(running)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        running.append(processes.start("worker", "--poll", "0.2", **env))
+    most = max(6, contacts // (kills + 1))
+    kill_workers(
+        processes,
+        running,
+        store,
+        kills=kills,
+        rng=rng,
+        done=lambda: _calls(store),
+        most=most,
+        what="calls to be placed",
+        **env,
+    )
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     # The fake may still post late events (an out-of-order `ringing` after the end): the workers must have applied
     # every one before they stop, or `check` would find it waiting in the inbox.
@@ -137,7 +110,7 @@ def run_live(
         every=0.2,
     )
     assert stop(running) == [0] * workers, [log_of(worker) for worker in running]
-    assert stop([serve]) == [0], log_of(serve)
+    assert stop([server]) == [0], log_of(server)
     check(store, agent_url, contacts=contacts, limit=limit)
 
 

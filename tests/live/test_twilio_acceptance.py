@@ -13,9 +13,7 @@ import csv
 import json
 import math
 import random
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,10 +29,24 @@ from herald.providers.twilio import signature
 from herald.store import schema as t
 from herald.store.queries import Store
 
-from .processes import HANG_GUARD_SECONDS, Processes, free_port, healthy, log_of, processes, stop, wait_for
+from .processes import (
+    Processes,
+    campaign_status,
+    fake_server,
+    fake_stats,
+    free_port,
+    kill_workers,
+    load_campaign,
+    log_of,
+    processes,
+    serve,
+    stop,
+    store,
+    wait_for,
+)
 from .test_http_acceptance import check
 
-__all__ = ["processes"]
+__all__ = ["processes", "store"]
 
 ACCOUNT = "AC" + "5eed" * 8
 TOKEN = "acceptance-twilio-token-0123456789"
@@ -61,32 +73,14 @@ provider_options:
 """
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
-
-
 @contextmanager
-def fake_twilio(folder: Path, *options: str) -> Iterator[str]:
+def fake_twilio(folder: Path, *extra: str) -> Iterator[str]:
     """The fake Twilio as a process; yields its base URL."""
-    log = (folder / "twilio.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "herald.testing.fake_twilio", "--port", "0", "--account-sid", ACCOUNT,
-            "--auth-token", TOKEN, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6", *options,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        port = json.loads(process.stdout.readline())["port"]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=HANG_GUARD_SECONDS)
+    options = [
+        "--account-sid", ACCOUNT, "--auth-token", TOKEN, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6",
+    ]  # fmt: skip
+    with fake_server(folder / "twilio.log", "fake_twilio", *options, *extra) as url:
+        yield url
 
 
 @pytest.fixture
@@ -94,15 +88,6 @@ def twilio(tmp_path: Path) -> Iterator[str]:
     """A fake Twilio that answers 3% of creates with 429."""
     with fake_twilio(tmp_path, "--error-rate-429", "0.03") as url:
         yield url
-
-
-def fake_stats(url: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{url}/stats", timeout=10).json())
-
-
-def campaign_status(store: Store) -> CampaignStatus:
-    with store.read() as tx:
-        return tx.campaign(1).status
 
 
 def _count(store: Store, table: Any, *where: Any) -> int:
@@ -131,18 +116,9 @@ class Live:
 
     def load(self, contacts: int, limit: int, cps: float, timeout: float = 5) -> None:
         text = CAMPAIGN.format(limit=limit, account=ACCOUNT, cps=cps, api=self.twilio, timeout=timeout)
-        (self.folder / "campaign.yaml").write_text(text)
         lines = ["contact,name,context", *(f"+5255{index:08d},Person {index},ctx" for index in range(contacts))]
-        (self.folder / "contacts.csv").write_text("\n".join(lines) + "\n")
-        for args in (
-            ("campaign", "create", str(self.folder / "campaign.yaml")),
-            ("contacts", "import", "1", str(self.folder / "contacts.csv")),
-        ):
-            result = self.processes.run(*args, **self.env)
-            assert result.returncode == 0, result.stderr
-        self.serve = self.processes.start("serve", "--port", str(self.port), **self.env)
-        wait_for(lambda: healthy(self.port) or self.serve.poll() is not None, "herald serve to answer")  # type: ignore[union-attr]
-        assert self.serve.poll() is None, log_of(self.serve)
+        load_campaign(self.processes, self.folder, text, lines, **self.env)
+        self.serve, _ = serve(self.processes, self.port, **self.env)
 
     def run(self, workers: int) -> None:
         running = [self.processes.start("worker", "--poll", "0.2", **self.env) for _ in range(workers)]
@@ -307,17 +283,17 @@ def test_workers_killed_at_random_moments_place_no_call_twice(
     running = [processes.start("worker", "--poll", "0.2", **live.env) for _ in range(2)]
     assert processes.run("campaign", "activate", "1", **live.env).returncode == 0
     rng = random.Random(11)
-    for _ in range(4):
-        target = _count(store, t.calls) + rng.randint(5, 30)
-        wait_for(
-            lambda target=target: _count(store, t.calls) >= target or campaign_status(store) is CampaignStatus.FINISHED,
-            "calls to be placed",
-            every=0.05,
-        )
-        victim = running.pop(rng.randrange(len(running)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        running.append(processes.start("worker", "--poll", "0.2", **live.env))
+    kill_workers(
+        processes,
+        running,
+        store,
+        kills=4,
+        rng=rng,
+        done=lambda: _count(store, t.calls),
+        most=30,
+        what="calls to be placed",
+        **live.env,
+    )
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     wait_for(
         lambda: (

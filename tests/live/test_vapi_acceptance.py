@@ -13,9 +13,7 @@ import csv
 import io
 import json
 import random
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,23 @@ from herald.providers.vapi import CALL_ID_KEY
 from herald.store import schema as t
 from herald.store.queries import Store
 
-from .processes import HANG_GUARD_SECONDS, Processes, free_port, healthy, log_of, processes, stop, wait_for
+from .processes import (
+    Processes,
+    campaign_status,
+    fake_server,
+    fake_stats,
+    free_port,
+    kill_workers,
+    load_campaign,
+    log_of,
+    processes,
+    serve,
+    stop,
+    store,
+    wait_for,
+)
 
-__all__ = ["processes"]
+__all__ = ["processes", "store"]
 
 KEY = "acceptance-vapi-key-0123456789"
 SECRET = "acceptance-server-secret-0123456789"
@@ -63,35 +75,11 @@ provider_options:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def fake_vapi(tmp_path: Path) -> Iterator[str]:
     """The fake Vapi as a process (posting to each call's server URL); yields its URL."""
-    log = (tmp_path / "fake-vapi.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "herald.testing.fake_vapi", "--port", "0", "--token", KEY, "--seed", "3",
-            "--min-delay", "0.05", "--max-delay", "0.6",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        port = json.loads(process.stdout.readline())["port"]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=HANG_GUARD_SECONDS)
-
-
-def fake_stats(url: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{url}/stats", timeout=10).json())
+    options = ["--token", KEY, "--seed", "3", "--min-delay", "0.05", "--max-delay", "0.6"]
+    with fake_server(tmp_path / "fake-vapi.log", "fake_vapi", *options) as url:
+        yield url
 
 
 def _count(store: Store, query: Any) -> int:
@@ -104,8 +92,7 @@ def _pending(store: Store) -> int:
 
 
 def _finished(store: Store) -> bool:
-    with store.read() as tx:
-        return tx.campaign(1).status is CampaignStatus.FINISHED
+    return campaign_status(store) is CampaignStatus.FINISHED
 
 
 def run_live(
@@ -125,41 +112,31 @@ def run_live(
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = {"VAPI_KEY": KEY, "VAPI_SERVER_SECRET": SECRET, "HERALD_PUBLIC_URL": public}
-    (tmp_path / "campaign.yaml").write_text(CAMPAIGN.format(limit=limit, cap=MACHINE_CAP, api_url=fake_vapi))
     lines = ["contact,name,context", *(f"+5255{index:08d},Person {index},ctx {index}" for index in range(contacts))]
-    (tmp_path / "contacts.csv").write_text("\n".join(lines) + "\n")
-    for args in (
-        ("campaign", "create", str(tmp_path / "campaign.yaml")),
-        ("contacts", "import", "1", str(tmp_path / "contacts.csv")),
-    ):
-        result = processes.run(*args, **env)
-        assert result.returncode == 0, result.stderr
-    serve = processes.start("serve", "--port", str(port), **env)
-    wait_for(lambda: healthy(port) or serve.poll() is not None, "herald serve to answer")
-    assert serve.poll() is None, log_of(serve)
+    text = CAMPAIGN.format(limit=limit, cap=MACHINE_CAP, api_url=fake_vapi)
+    load_campaign(processes, tmp_path, text, lines, **env)
+    server, _ = serve(processes, port, **env)
     running = [processes.start("worker", "--poll", "0.2", **env) for _ in range(workers)]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
     rng = random.Random(7)
-    for _ in range(kills):
-        target = _count(store, select(func.count()).select_from(t.calls)) + rng.randint(5, contacts // (kills + 1))
-        wait_for(
-            lambda target=target: (
-                _count(store, select(func.count()).select_from(t.calls)) >= target or _finished(store)
-            ),
-            "calls to be placed",
-            every=0.05,
-        )
-        victim = running.pop(rng.randrange(len(running)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        running.append(processes.start("worker", "--poll", "0.2", **env))
+    kill_workers(
+        processes,
+        running,
+        store,
+        kills=kills,
+        rng=rng,
+        done=lambda: _count(store, select(func.count()).select_from(t.calls)),
+        most=contacts // (kills + 1),
+        what="calls to be placed",
+        **env,
+    )
     wait_for(lambda: _finished(store), "the campaign to finish", every=0.5)
     wait_for(
         lambda: fake_stats(fake_vapi)["pending_messages"] == 0 and _pending(store) == 0,
         "every server message posted and applied",
         every=0.2,
     )
-    return env, public, running, serve
+    return env, public, running, server
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # one database is enough here: CI time
@@ -168,15 +145,15 @@ def test_serve_and_workers_run_a_campaign_through_vapi(
 ) -> None:
     contacts, limit = 400, 25
     workers = 3 if database_url.startswith("postgresql") else 2
-    env, public, running, serve = run_live(
+    env, public, running, server = run_live(
         processes, store, fake_vapi, tmp_path, workers=workers, contacts=contacts, limit=limit
     )
     rejections(store, public, fake_vapi)
     assert stop(running) == [0] * workers, [log_of(worker) for worker in running]
     check(store, fake_vapi, contacts=contacts, limit=limit)
     exports(processes, env, store, public, contacts)
-    assert stop([serve]) == [0], log_of(serve)
-    assert "Traceback" not in "".join(log_of(process) for process in [*running, serve])
+    assert stop([server]) == [0], log_of(server)
+    assert "Traceback" not in "".join(log_of(process) for process in [*running, server])
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # one database is enough here: CI time
@@ -185,11 +162,11 @@ def test_workers_killed_at_random_moments_place_no_call_twice(
 ) -> None:
     """Vapi has no idempotency key: a start whose worker died is adopted from its first server message (which
     carries Herald's call id) long before its claim is taken back, so no call is lost or placed twice."""
-    env, public, running, serve = run_live(
+    env, public, running, server = run_live(
         processes, store, fake_vapi, tmp_path, workers=2, contacts=300, limit=20, kills=6
     )
     assert stop(running) == [0, 0], [log_of(worker) for worker in running]
-    assert stop([serve]) == [0], log_of(serve)
+    assert stop([server]) == [0], log_of(server)
     check(store, fake_vapi, contacts=300, limit=20)
     exports(processes, env, store, public, 300)
 

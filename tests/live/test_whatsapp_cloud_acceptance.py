@@ -14,9 +14,6 @@ import io
 import json
 import random
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +28,23 @@ from herald.store import schema as t
 from herald.store.queries import Store
 from herald.testing.fake_whatsapp import PHONE_NUMBER_ID
 
-from .processes import HANG_GUARD_SECONDS, Processes, free_port, healthy, log_of, processes, stop, wait_for
+from .processes import (
+    Processes,
+    campaign_status,
+    fake_server,
+    fake_stats,
+    free_port,
+    kill_workers,
+    load_campaign,
+    log_of,
+    processes,
+    serve,
+    stop,
+    store,
+    wait_for,
+)
 
-__all__ = ["processes"]
+__all__ = ["processes", "store"]
 
 SECRET = "acceptance-app-secret-0123456789"
 TOKEN = "EAAG-acceptance-token-0123456789"
@@ -79,42 +90,15 @@ provider_options:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def fake(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """The fake Cloud API as a process; yields its URL and the port Herald must listen on for its webhooks."""
     herald_port = free_port()
-    log = (tmp_path / "fake.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "herald.testing.fake_whatsapp", "--port", "0", "--app-secret", SECRET,
-            "--token", TOKEN, "--seed", "5", "--min-delay", "0.05", "--max-delay", "0.4", "--error-rate-429", "0.05",
-            "--callback-url", f"http://127.0.0.1:{herald_port}/webhooks/whatsapp_cloud",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        port = json.loads(process.stdout.readline())["port"]
-        yield f"http://127.0.0.1:{port}", herald_port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=HANG_GUARD_SECONDS)
-
-
-def fake_stats(url: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{url}/stats", timeout=10).json())
-
-
-def campaign_status(store: Store) -> CampaignStatus:
-    with store.read() as tx:
-        return tx.campaign(1).status
+    options = [
+        "--app-secret", SECRET, "--token", TOKEN, "--seed", "5", "--min-delay", "0.05", "--max-delay", "0.4",
+        "--error-rate-429", "0.05", "--callback-url", f"http://127.0.0.1:{herald_port}/webhooks/whatsapp_cloud",
+    ]  # fmt: skip
+    with fake_server(tmp_path / "fake.log", "fake_whatsapp", *options) as url:
+        yield url, herald_port
 
 
 def pending(store: Store) -> int:
@@ -152,18 +136,10 @@ def run_live(
 ) -> None:
     api_url, port = fake
     env = {"WA_TOKEN": TOKEN, "WA_APP_SECRET": SECRET, "WA_VERIFY_TOKEN": "verify-acceptance"}
-    (tmp_path / "campaign.yaml").write_text(CAMPAIGN.format(phone_number_id=PHONE_NUMBER_ID, api_url=api_url))
     lines = ["contact,name,context,amount", *(f"+5255{i:08d},Person {i},ctx {i},{i}00" for i in range(contacts))]
-    (tmp_path / "contacts.csv").write_text("\n".join(lines) + "\n")
-    for args in (
-        ("campaign", "create", str(tmp_path / "campaign.yaml")),
-        ("contacts", "import", "1", str(tmp_path / "contacts.csv")),
-    ):
-        result = processes.run(*args, **env)
-        assert result.returncode == 0, result.stderr
-    serve = processes.start("serve", "--port", str(port), **env)
-    wait_for(lambda: healthy(port) or serve.poll() is not None, "herald serve to answer")
-    assert serve.poll() is None, log_of(serve)
+    text = CAMPAIGN.format(phone_number_id=PHONE_NUMBER_ID, api_url=api_url)
+    load_campaign(processes, tmp_path, text, lines, **env)
+    server, _ = serve(processes, port, **env)
     base = f"http://127.0.0.1:{port}/webhooks/whatsapp_cloud"
 
     # Meta's subscription handshake, before any message.
@@ -177,17 +153,18 @@ def run_live(
     ]
     assert processes.run("campaign", "activate", "1", **env).returncode == 0
     rng = random.Random(11)
-    for _ in range(kills):
-        target = sent(store) + rng.randint(5, max(6, contacts // (kills + 1)))
-        wait_for(
-            lambda target=target: sent(store) >= target or campaign_status(store) is CampaignStatus.FINISHED,
-            "messages to be sent",
-            every=0.05,
-        )
-        victim = workers.pop(rng.randrange(len(workers)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        workers.append(processes.start("worker", "--poll", "0.2", **env))
+    most = max(6, contacts // (kills + 1))
+    kill_workers(
+        processes,
+        workers,
+        store,
+        kills=kills,
+        rng=rng,
+        done=lambda: sent(store),
+        most=most,
+        what="messages to be sent",
+        **env,
+    )
     wait_for(lambda: campaign_status(store) is CampaignStatus.FINISHED, "the campaign to finish", every=0.5)
     # Late webhooks (a duplicate `read` after the end) must all be taken and applied before the checks.
     wait_for(lambda: fake_stats(api_url)["pending_events"] == 0 and pending(store) == 0, "every webhook applied")
@@ -217,7 +194,7 @@ def run_live(
         assert tx.connection.execute(select(func.count()).select_from(t.events)).scalar_one() == before
 
     assert stop(workers) == [0] * len(workers), [log_of(worker) for worker in workers]
-    assert stop([serve]) == [0], log_of(serve)
+    assert stop([server]) == [0], log_of(server)
     export = tmp_path / "sendout.csv"
     result = processes.run("export", "1", "sendout", "-o", str(export), **env)
     assert result.returncode == 0, result.stderr

@@ -12,26 +12,32 @@ prints `{"port": N}` once listening and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import itertools
 import json
 import random
-import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import httpx
 
 from herald.providers.base import resolve_secret
 from herald.providers.http import SIGNATURE_HEADER, sign
+from herald.testing.fakeserver import (
+    FakeServer,
+    JsonHandler,
+    Reply,
+    check_delays,
+    common,
+    jitter,
+    offsets,
+    parser,
+    pick,
+    serve,
+)
 
 #: Events per webhook body.
 BATCH_SIZE = 50
@@ -53,14 +59,6 @@ MESSAGE_OUTCOMES: Mapping[str, float] = {
     "rejected": 0.1,
     "failed": 0.1,
 }
-#: How often the server loop looks for a shutdown request (the stdlib's 0.5 s makes every stop() slow).
-_POLL = 0.05
-_BACKOFF_FIRST = 0.05
-_BACKOFF_MAX = 2.0
-
-
-def _pick(rng: random.Random, weights: Mapping[str, float]) -> str:
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
 def _stamp(at: datetime) -> str:
@@ -80,26 +78,20 @@ class _Pending:
     outcome: dict[str, str] | None = field(default=None, compare=False)
 
 
-class _Reply(Exception):
-    """An HTTP answer raised from deep inside a handler."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
+def _error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"error": {"code": code, "message": message}})
 
 
-def _error(status: int, code: str, message: str) -> _Reply:
-    return _Reply(status, {"error": {"code": code, "message": message}})
-
-
-class FakeAgent:
+class FakeAgent(FakeServer[_Pending]):
     """An agent backend on a loopback port. `start()` it, point an HttpOutbound at `.url`, `stop()` it after.
 
     `callback_url` overrides the `callback_url` of each request (None: post where each request says).
     `secret` (base64, or `env:NAME`) signs the webhooks; `token` (or `env:NAME`), when set, is the bearer token
     every start must carry. Delays are in seconds of wall time.
     """
+
+    name = "fake-agent"
+    pool_per_sender = True
 
     def __init__(
         self,
@@ -124,15 +116,13 @@ class FakeAgent:
         linger: float = 0.02,
         keep_requests: bool = True,
     ) -> None:
-        if not 0 <= min_delay <= max_delay:
-            raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
+        check_delays(min_delay, max_delay)
+        super().__init__(host=host, port=port, seed=seed, senders=senders)
         self.callback_url = callback_url
         self._secret = resolve_secret(secret)
         sign(self._secret, b"")  # fails now, not in the sender thread, when the secret is not base64
         self._token = resolve_secret(token) if token else None
-        self._host, self._port = host, port
-        self.seed = seed
-        self.settings: dict[str, float] = {
+        self.settings = {
             "min_delay": min_delay,
             "max_delay": max_delay,
             "duplicate_rate": duplicate_rate,
@@ -144,22 +134,16 @@ class FakeAgent:
         self.call_weights = dict(call_outcomes)
         self.message_weights = dict(message_outcomes)
         self.batch_size = batch_size
-        self.senders = senders
         #: How long a due event waits for others to share its body: fewer, fuller posts, as real backends batch.
         self.linger = linger
         self.keep_requests = keep_requests
         #: Every start request body received, in arrival order (for schema checks), when `keep_requests`.
         self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Condition()
-        self._errors = random.Random(seed)
-        self._seq = itertools.count()
-        self._heap: list[_Pending] = []
-        self._sending = 0
         self._keys: dict[tuple[str, str], str] = {}
         self._in_flight: dict[str, tuple[str, str]] = {}
         self._by_campaign: Counter[str] = Counter()
         self._numbers: Counter[str] = Counter()
-        self._stats: dict[str, Any] = {
+        self._stats = {
             "placements": 0,
             "messages": 0,
             "repeated_keys": 0,
@@ -176,73 +160,8 @@ class FakeAgent:
             "post_failures": 0,
             "last_post_error": "",
         }
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._client: httpx.Client | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (known once started)."""
-        if self._server is None:
-            raise RuntimeError("the fake agent is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL to put in `provider_options.base_url`."""
-        return f"http://{self._host}:{self.port}"
-
-    def start(self) -> FakeAgent:
-        """Listen and start posting events; returns self."""
-        agent = self
-
-        class Handler(_Handler):
-            owner = agent
-
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._server.daemon_threads = True
-        limits = httpx.Limits(max_connections=self.senders, max_keepalive_connections=self.senders)
-        self._client = httpx.Client(timeout=5.0, limits=limits)
-        # Several senders, as a real backend has: one slow webhook answer does not hold up every other event.
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-agent-http", daemon=True),
-            *(
-                threading.Thread(target=self._send_loop, name=f"fake-agent-events-{index}", daemon=True)
-                for index in range(self.senders)
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and posting (events not yet posted are dropped) and close the port."""
-        self._stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def __enter__(self) -> FakeAgent:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every event scheduled so far has been posted; False if that took longer than `timeout`."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._heap and not self._sending, timeout)
 
     def stats(self) -> dict[str, Any]:
         """What the agent saw and sent (the `GET /stats` document).
@@ -256,25 +175,10 @@ class FakeAgent:
         (duplicates included), `posts`, `post_failures`, `last_post_error`, `pending_events`, `settings`.
         """
         with self._lock:
-            snapshot = json.loads(json.dumps(self._stats))
+            snapshot = self._snapshot()
             snapshot["in_flight"] = len(self._in_flight)
-            snapshot["pending_events"] = len(self._heap) + self._sending
             snapshot["settings"] = dict(self.settings)
-            return dict(snapshot)
-
-    def control(self, changes: Mapping[str, Any]) -> dict[str, float]:
-        """Change rates and delays while running (the `POST /control` body); returns the settings."""
-        unknown = sorted(set(changes) - set(self.settings))
-        if unknown:
-            raise ValueError(f"unknown settings: {', '.join(unknown)}")
-        for name, value in changes.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0")
-        with self._lock:
-            self.settings.update({name: float(value) for name, value in changes.items()})
-            if self.settings["min_delay"] > self.settings["max_delay"]:
-                self.settings["max_delay"] = self.settings["min_delay"]
-            return dict(self.settings)
+            return snapshot
 
     # --- starts ----------------------------------------------------------------------------------------------------
 
@@ -282,15 +186,11 @@ class FakeAgent:
         if self._token is not None and headers.get("authorization") != f"Bearer {self._token}":
             raise _error(401, "unauthorized", "missing or wrong bearer token")
 
-    def _inject(self) -> None:
-        with self._lock:
-            pick = self._errors.random()
-            if pick < self.settings["error_rate_429"]:
-                self._stats["injected_429"] += 1
-                raise _error(429, "rate_limited", "too many requests, slow down")
-            if pick < self.settings["error_rate_429"] + self.settings["error_rate_500"]:
-                self._stats["injected_500"] += 1
-                raise _error(500, "internal", "the fake agent failed on purpose")
+    def _inject_errors(self) -> None:
+        self._inject(
+            _error(429, "rate_limited", "too many requests, slow down"),
+            _error(500, "internal", "the fake agent failed on purpose"),
+        )
 
     @staticmethod
     def _fields(body: Any, names: Sequence[str]) -> dict[str, Any]:
@@ -310,7 +210,7 @@ class FakeAgent:
         key = headers.get("idempotency-key")
         if not key:
             raise _error(400, "missing_idempotency_key", "the Idempotency-Key header is required")
-        self._inject()
+        self._inject_errors()
         names = (
             ("call_id", "to", "callback_url") if kind == "call" else ("message_id", "to", "template", "callback_url")
         )
@@ -338,34 +238,27 @@ class FakeAgent:
         """Queue a story of events: each after a random delay, some twice, some swapped with the next one."""
         low, high = self.settings["min_delay"], self.settings["max_delay"]
         start_wall, start_mono = datetime.now(UTC), time.monotonic()
-        offsets = list(itertools.accumulate(rng.uniform(low, high) for _ in events))
+        times = offsets(rng, len(events), low, high)
         for index, event in enumerate(events):
-            event["occurred_at"] = _stamp(start_wall + timedelta(seconds=offsets[index]))
+            event["occurred_at"] = _stamp(start_wall + timedelta(seconds=times[index]))
             if event["type"] == "ended":
                 event["ended_at"] = event["occurred_at"]
                 if event.get("answered_by"):
                     event["started_at"] = events[index - 1]["occurred_at"]
-        due = list(offsets)
-        for index in range(len(due) - 1):
-            if rng.random() < self.settings["reorder_rate"]:
-                due[index], due[index + 1] = due[index + 1], due[index]
+        copies = jitter(rng, times, self.settings["reorder_rate"], self.settings["duplicate_rate"], low, high)
         last = len(events) - 1
-        for index, event in enumerate(events):
+        for index, (event, delays) in enumerate(zip(events, copies, strict=True)):
             terminal = index == last
-            copies = 2 if rng.random() < self.settings["duplicate_rate"] else 1
-            for copy in range(copies):
-                delay = due[index] + (rng.uniform(low, high) if copy else 0.0)
-                heapq.heappush(
-                    self._heap,
-                    _Pending(
-                        start_mono + delay,
-                        next(self._seq),
-                        url,
-                        event,
-                        ends if terminal else None,
-                        outcome if terminal else None,
-                    ),
+            for delay in delays:
+                pending = _Pending(
+                    start_mono + delay,
+                    next(self._seq),
+                    url,
+                    event,
+                    ends if terminal else None,
+                    outcome if terminal else None,
                 )
+                heapq.heappush(self._heap, pending)
         self._lock.notify_all()
 
     def _place_call(self, request: dict[str, Any], external_id: str) -> None:
@@ -384,7 +277,7 @@ class FakeAgent:
 
         # Seeded per call id, so a call's outcome does not depend on the order concurrent starts arrive in.
         rng = random.Random(f"{self.seed}:call:{call_id}")
-        outcome = _pick(rng, self.call_weights)
+        outcome = pick(rng, self.call_weights)
         base = {"call_id": call_id, "external_id": external_id}
         serial = itertools.count(1)
 
@@ -425,7 +318,7 @@ class FakeAgent:
         message_id = request["message_id"]
         self._stats["messages"] += 1
         rng = random.Random(f"{self.seed}:message:{message_id}")
-        outcome = _pick(rng, self.message_weights)
+        outcome = pick(rng, self.message_weights)
         base = {"message_id": message_id, "external_id": external_id}
         serial = itertools.count(1)
 
@@ -479,66 +372,21 @@ class FakeAgent:
                 assert pending.outcome is not None
                 self._stats["outcomes"][pending.ends] = pending.outcome
 
-    def _send_loop(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                return
-            body = json.dumps({"events": [pending.event for pending in batch]}, separators=(",", ":")).encode()
-            if self._post(batch[0].url, body):
-                with self._lock:
-                    self._stats["events_posted"] += len(batch)
-            with self._lock:
-                self._sending -= len(batch)
-                self._lock.notify_all()
-
-    def _post(self, url: str, body: bytes) -> bool:
-        """Post one body until Herald takes it (2xx) or the agent stops; False if it stopped first."""
-        assert self._client is not None
+    def _post_batch(self, batch: list[_Pending]) -> None:
+        """Post one signed body of events (retried until Herald takes it)."""
+        body = json.dumps({"events": [pending.event for pending in batch]}, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
-        backoff = _BACKOFF_FIRST
-        while not self._stopping.is_set():
-            try:
-                response = self._client.post(url, content=body, headers=headers)
-                error = "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
+        if self._deliver(batch[0].url, body, headers):
             with self._lock:
-                self._stats["posts"] += 1
-                if not error:
-                    return True
-                self._stats["post_failures"] += 1
-                self._stats["last_post_error"] = error
-            # Herald may not be up yet or may be restarting: wait and post the same body again.
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX)
-        return False
+                self._stats["events_posted"] += len(batch)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     owner: FakeAgent
-    # HTTP/1.1 keeps connections alive, as HttpOutbound expects of a real backend.
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    # Headers and body go out as two writes; without this, Nagle holds the body for the client's delayed ACK.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests and benchmarks read /stats instead."""
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
         try:
-            return json.loads(raw)
+            return json.loads(self._raw())
         except ValueError:
             raise _error(400, "invalid_json", "body is not JSON") from None
 
@@ -551,8 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """`POST /calls`, `POST /messages`, `POST /control`."""
-        # Header names are case-insensitive; the agent looks them up in lower case.
-        headers = {key.lower(): value for key, value in self.headers.items()}
+        headers = self._headers()
         try:
             body = self._body()
             if self.path == "/calls":
@@ -568,60 +415,28 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _error(400, "invalid_request", str(problem)) from None
             else:
                 raise _error(404, "not_found", self.path)
-        except _Reply as reply:
+        except Reply as reply:
             if reply.status == 400:
                 with self.owner._lock:
                     self.owner._stats["rejected"] += 1
             self._answer(reply.status, reply.body)
 
 
+FakeAgent.handler = _Handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a fake agent until SIGTERM or SIGINT; prints `{"port": N}` on stdout once listening."""
-    parser = argparse.ArgumentParser(prog="python -m herald.testing.fake_agent", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--callback-url", help="where to post events (default: each request's callback_url)")
-    parser.add_argument("--secret", required=True, help="base64 webhook secret, or env:NAME")
-    parser.add_argument("--token", help="bearer token every start must carry, or env:NAME")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-delay", type=float, default=0.0)
-    parser.add_argument("--max-delay", type=float, default=0.05)
-    parser.add_argument("--duplicate-rate", type=float, default=0.1)
-    parser.add_argument("--reorder-rate", type=float, default=0.1)
-    parser.add_argument("--error-rate-429", type=float, default=0.0)
-    parser.add_argument("--error-rate-500", type=float, default=0.0)
-    parser.add_argument("--senders", type=int, default=4, help="threads posting events")
-    args = parser.parse_args(argv)
+    arguments = parser("fake_agent", __doc__)
+    arguments.add_argument("--callback-url", help="where to post events (default: each request's callback_url)")
+    arguments.add_argument("--secret", required=True, help="base64 webhook secret, or env:NAME")
+    arguments.add_argument("--token", help="bearer token every start must carry, or env:NAME")
+    arguments.add_argument("--senders", type=int, default=4, help="threads posting events")
+    args = arguments.parse_args(argv)
     agent = FakeAgent(
-        args.callback_url,
-        args.secret,
-        port=args.port,
-        host=args.host,
-        seed=args.seed,
-        min_delay=args.min_delay,
-        max_delay=args.max_delay,
-        duplicate_rate=args.duplicate_rate,
-        reorder_rate=args.reorder_rate,
-        error_rate_429=args.error_rate_429,
-        error_rate_500=args.error_rate_500,
-        token=args.token,
-        senders=args.senders,
-        keep_requests=False,
+        args.callback_url, args.secret, **common(args), token=args.token, senders=args.senders, keep_requests=False
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    agent.start()
-    print(json.dumps({"port": agent.port}), flush=True)
-    try:
-        stop.wait()
-    finally:
-        agent.stop()
-    return 0
+    return serve(agent)
 
 
 if __name__ == "__main__":

@@ -18,29 +18,33 @@ prints `{"port": N}` once listening and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import heapq
-import itertools
-import json
 import random
 import re
-import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
-
 from herald.providers.twilio import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, signature
+from herald.testing.fakeserver import (
+    FakeServer,
+    JsonHandler,
+    Reply,
+    check_delays,
+    common,
+    jitter,
+    offsets,
+    parser,
+    pick,
+    serve,
+)
 
 #: Outcome weights: an answered call ends `completed` with its AnsweredBy; the others are never answered.
 OUTCOMES: Mapping[str, float] = {
@@ -60,14 +64,7 @@ RECORDING = (
     + bytes([1, 0, 1, 0]) + (8000).to_bytes(4, "little") + (8000).to_bytes(4, "little") + bytes([1, 0, 8, 0])
     + b"data" + (800).to_bytes(4, "little") + b"\x80" * 800
 )  # fmt: skip
-_POLL = 0.05
-_BACKOFF_FIRST = 0.05
-_BACKOFF_MAX = 2.0
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-
-
-def _pick(rng: random.Random, weights: Mapping[str, float]) -> str:
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
 def _rfc2822(at: datetime) -> str:
@@ -85,26 +82,23 @@ class _Pending:
     ends: str | None = field(default=None, compare=False)
 
 
-class _Reply(Exception):
-    def __init__(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        super().__init__(status)
-        self.status, self.body, self.content_type = status, body, content_type
-
-
-def _error(status: int, code: int, message: str) -> _Reply:
-    return _Reply(
+def _error(status: int, code: int, message: str) -> Reply:
+    return Reply(
         status,
         {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
     )
 
 
-class FakeTwilio:
+class FakeTwilio(FakeServer[_Pending]):
     """One Twilio account on a loopback port. `start()` it, point `api_base_url` at `.url`, `stop()` it after.
 
     `shared_key`, when set, signs callbacks with HMAC-SHA256 under that key and names it in
     `X-Twilio-Webhooks-Signature-Settings` (a Webhooks Rule), instead of HMAC-SHA1 under the auth token.
     `callback_url`, when set, replaces the scheme and host of every StatusCallback (Herald behind another address).
     """
+
+    name = "fake-twilio"
+    pending_key = "pending_callbacks"
 
     def __init__(
         self,
@@ -126,11 +120,9 @@ class FakeTwilio:
         senders: int = 4,
         keep_posts: bool = True,
     ) -> None:
-        if not 0 <= min_delay <= max_delay:
-            raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
+        check_delays(min_delay, max_delay)
+        super().__init__(host=host, port=port, seed=seed, senders=senders)
         self.account_sid, self._token = account_sid, auth_token
-        self._host, self._port = host, port
-        self.seed = seed
         self.settings = {
             "min_delay": min_delay,
             "max_delay": max_delay,
@@ -143,18 +135,12 @@ class FakeTwilio:
         }
         self.weights = dict(outcomes)
         self.shared_key = shared_key
-        self.senders = senders
         self.keep_posts = keep_posts
-        self._lock = threading.Condition()
-        self._errors = random.Random(seed)
-        self._seq = itertools.count()
-        self._heap: list[_Pending] = []
-        self._sending = 0
         self._calls: dict[str, dict[str, Any]] = {}
         self._recordings: set[str] = set()
         self._in_flight: dict[str, str] = {}
         self._numbers: Counter[str] = Counter()
-        self._stats: dict[str, Any] = {
+        self._stats = {
             "placements": 0,
             "start_times": [],
             "requests": [],
@@ -171,71 +157,6 @@ class FakeTwilio:
             "last_post_error": "",
             "recordings_served": 0,
         }
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._client: httpx.Client | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (known once started)."""
-        if self._server is None:
-            raise RuntimeError("the fake Twilio is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL to put in `provider_options.api_base_url`."""
-        return f"http://{self._host}:{self.port}"
-
-    def start(self) -> FakeTwilio:
-        """Listen and start posting callbacks; returns self."""
-        owner = self
-
-        class Handler(_Handler):
-            fake = owner
-
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._server.daemon_threads = True
-        self._client = httpx.Client(timeout=5.0)
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-twilio-http", daemon=True),
-            *(
-                threading.Thread(target=self._send_loop, name=f"fake-twilio-callbacks-{index}", daemon=True)
-                for index in range(self.senders)
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and posting (callbacks not yet posted are dropped)."""
-        self._stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def __enter__(self) -> FakeTwilio:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every callback scheduled so far was posted; False if that took longer than `timeout`."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._heap and not self._sending, timeout)
 
     def stats(self) -> dict[str, Any]:
         """What it saw and sent (the `GET /stats` document): `placements`, `start_times` (seconds since the epoch
@@ -243,9 +164,8 @@ class FakeTwilio:
         id → `status` and `answered_by` in SPEC terms), `max_in_flight`, `overlapping_numbers`, `posts` (each
         callback posted: url, params, headers), `pending_callbacks`, injected errors and rejections."""
         with self._lock:
-            snapshot: dict[str, Any] = json.loads(json.dumps(self._stats))
+            snapshot = self._snapshot()
             snapshot["in_flight"] = len(self._in_flight)
-            snapshot["pending_callbacks"] = len(self._heap) + self._sending
             return snapshot
 
     # --- the Calls API ---------------------------------------------------------------------------------------------
@@ -257,22 +177,15 @@ class FakeTwilio:
                 self._stats["unauthorized"] += 1
             raise _error(401, 20003, "Authenticate")
 
-    def _inject(self) -> None:
-        with self._lock:
-            pick = self._errors.random()
-            if pick < self.settings["error_rate_429"]:
-                self._stats["injected_429"] += 1
-                raise _error(429, 20429, "Too Many Requests")
-            if pick < self.settings["error_rate_429"] + self.settings["error_rate_500"]:
-                self._stats["injected_500"] += 1
-                raise _error(500, 20500, "Internal Server Error")
+    def _inject_errors(self) -> None:
+        self._inject(_error(429, 20429, "Too Many Requests"), _error(500, 20500, "Internal Server Error"))
 
     def create_call(self, account: str, header: str | None, form: list[tuple[str, str]]) -> dict[str, Any]:
-        """`POST Calls.json`: the Call resource of a new call, or a _Reply with Twilio's error document."""
+        """`POST Calls.json`: the Call resource of a new call, or a Reply with Twilio's error document."""
         if account != self.account_sid:
             raise _error(404, 20404, f"The requested resource /2010-04-01/Accounts/{account}/Calls.json was not found")
         self._authorize(header)
-        self._inject()
+        self._inject_errors()
         fields = dict(form)
         to, sender = fields.get("To", ""), fields.get("From", "")
         if not to:
@@ -326,7 +239,7 @@ class FakeTwilio:
     def _story(self, sid: str, key: str, callback: str, fields: Mapping[str, str], now: datetime) -> None:
         """Queue a call's callbacks: each after a random delay, some twice, some swapped with the next one."""
         rng = random.Random(f"{self.seed}:call:{key}")
-        outcome = _pick(rng, self.weights)
+        outcome = pick(rng, self.weights)
         amd = bool(fields.get("MachineDetection"))
         answered = outcome not in ("no-answer", "busy", "failed", "canceled")
         steps: list[tuple[str, dict[str, str]]] = [("queued", {})]
@@ -340,9 +253,9 @@ class FakeTwilio:
             by = {"AnsweredBy": outcome} if amd else {}
             steps += [("ringing", {}), ("in-progress", by), ("completed", dict(by))]
         low, high = self.settings["min_delay"], self.settings["max_delay"]
-        offsets = list(itertools.accumulate(rng.uniform(low, high) for _ in steps))
+        times = offsets(rng, len(steps), low, high)
         # Twilio's Timestamp has whole seconds; CallDuration is what they say of the answered part.
-        stamps = [(now + timedelta(seconds=offset)).replace(microsecond=0) for offset in offsets]
+        stamps = [(now + timedelta(seconds=offset)).replace(microsecond=0) for offset in times]
         talk = int((stamps[-1] - stamps[-2]).total_seconds()) if answered else 0
         common = {
             "AccountSid": self.account_sid, "ApiVersion": "2010-04-01", "CallSid": sid, "Direction": "outbound-api",
@@ -368,17 +281,12 @@ class FakeTwilio:
                 recorded.pop(name, None)
             stories.append(sorted(recorded.items()))
             urls.append(fields["RecordingStatusCallback"])
-            offsets.append(offsets[-1] + rng.uniform(low, high))
-        due = list(offsets)
-        for index in range(len(due) - 1):
-            if rng.random() < self.settings["reorder_rate"]:
-                due[index], due[index + 1] = due[index + 1], due[index]
+            times.append(times[-1] + rng.uniform(low, high))
+        copies = jitter(rng, times, self.settings["reorder_rate"], self.settings["duplicate_rate"], low, high)
         start = time.monotonic()
         last = len(steps) - 1  # the call's end (a recording callback may follow it)
-        for index, story in enumerate(stories):
-            copies = 2 if rng.random() < self.settings["duplicate_rate"] else 1
-            for copy in range(copies):
-                delay = due[index] + (rng.uniform(low, high) if copy else 0.0)
+        for index, (story, delays) in enumerate(zip(stories, copies, strict=True)):
+            for delay in delays:
                 pending = _Pending(start + delay, next(self._seq), urls[index], story, key if index == last else None)
                 heapq.heappush(self._heap, pending)
         self._stats["outcomes"][key] = {
@@ -409,26 +317,10 @@ class FakeTwilio:
 
     # --- callbacks out ---------------------------------------------------------------------------------------------
 
-    def _take(self) -> _Pending | None:
-        with self._lock:
-            while not self._stopping.is_set():
-                now = time.monotonic()
-                if self._heap and self._heap[0].due <= now:
-                    pending = heapq.heappop(self._heap)
-                    if pending.ends is not None and pending.ends in self._in_flight:
-                        # Ended before Herald can hear of it and start another call to the number.
-                        self._numbers[self._in_flight.pop(pending.ends)] -= 1
-                    self._sending += 1
-                    return pending
-                self._lock.wait(self._heap[0].due - now if self._heap else None)
-            return None
-
-    def _send_loop(self) -> None:
-        while (pending := self._take()) is not None:
-            self._post(pending)
-            with self._lock:
-                self._sending -= 1
-                self._lock.notify_all()
+    def _taking(self, pending: _Pending) -> None:
+        if pending.ends is not None and pending.ends in self._in_flight:
+            # Ended before Herald can hear of it and start another call to the number.
+            self._numbers[self._in_flight.pop(pending.ends)] -= 1
 
     def headers_for(self, url: str, params: Sequence[tuple[str, str]]) -> dict[str, str]:
         """The signature headers Twilio sends with a callback."""
@@ -440,28 +332,18 @@ class FakeTwilio:
             headers[SIGNATURE_SETTINGS_HEADER] = "key=webhooks_sharedkey_fake,algorithm=HMAC_SHA256"
         return headers
 
-    def _post(self, pending: _Pending) -> None:
+    def _count_attempt(self) -> None:
+        """Twilio's `posts` lists the callbacks taken, not the attempts."""
+
+    def _post_batch(self, batch: list[_Pending]) -> None:
         """Post one callback until Herald takes it (2xx) or the fake stops."""
-        assert self._client is not None
+        (pending,) = batch
         headers = self.headers_for(pending.url, pending.params)
-        body = urlencode(pending.params)
-        backoff = _BACKOFF_FIRST
-        while not self._stopping.is_set():
-            try:
-                response = self._client.post(pending.url, content=body, headers=headers)
-                error = "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
+        if self._deliver(pending.url, urlencode(pending.params), headers):
             with self._lock:
-                if not error:
-                    self._stats["callbacks_posted"] += 1
-                    if self.keep_posts:
-                        self._stats["posts"].append({"url": pending.url, "params": pending.params, "headers": headers})
-                    return
-                self._stats["post_failures"] += 1
-                self._stats["last_post_error"] = error
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX)
+                self._stats["callbacks_posted"] += 1
+                if self.keep_posts:
+                    self._stats["posts"].append({"url": pending.url, "params": pending.params, "headers": headers})
 
 
 def _answered_by(outcome: str, amd: bool) -> str:
@@ -471,22 +353,8 @@ def _answered_by(outcome: str, amd: bool) -> str:
     return {"human": "human", "unknown": "unknown"}.get(outcome, "machine")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeTwilio
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read /stats instead."""
-
-    def _answer(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class _Handler(JsonHandler):
+    owner: FakeTwilio
 
     def _route(self) -> list[str]:
         return urlsplit(self.path).path.strip("/").split("/")
@@ -496,19 +364,18 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self._route()
         try:
             if parts == ["stats"]:
-                self._answer(200, self.fake.stats())
+                self._answer(200, self.owner.stats())
             elif len(parts) == 5 and parts[:2] == ["2010-04-01", "Accounts"] and parts[3] == "Recordings":
-                audio = self.fake.recording(parts[2], self.headers.get("Authorization"), parts[4])
+                audio = self.owner.recording(parts[2], self.headers.get("Authorization"), parts[4])
                 self._answer(200, audio, "audio/x-wav")
             else:
                 raise _error(404, 20404, "The requested resource was not found")
-        except _Reply as reply:
+        except Reply as reply:
             self._answer(reply.status, reply.body, reply.content_type)
 
     def do_POST(self) -> None:
         """`POST /2010-04-01/Accounts/{sid}/Calls.json`."""
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._raw()
         parts = self._route()
         try:
             if len(parts) != 4 or parts[:2] != ["2010-04-01", "Accounts"] or parts[3] != "Calls.json":
@@ -517,65 +384,38 @@ class _Handler(BaseHTTPRequestHandler):
                 form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
             except (UnicodeDecodeError, ValueError):
                 raise _error(400, 20001, "Bad request body") from None
-            resource = self.fake.create_call(parts[2], self.headers.get("Authorization"), form)
-            if self.fake.settings["response_delay"]:
-                time.sleep(self.fake.settings["response_delay"])
+            resource = self.owner.create_call(parts[2], self.headers.get("Authorization"), form)
+            if self.owner.settings["response_delay"]:
+                time.sleep(self.owner.settings["response_delay"])
             self._answer(201, resource)
-        except _Reply as reply:
+        except Reply as reply:
             if 400 <= reply.status < 500 and reply.status not in (401, 429):
-                with self.fake._lock:
-                    self.fake._stats["rejected"] += 1
+                with self.owner._lock:
+                    self.owner._stats["rejected"] += 1
             self._answer(reply.status, reply.body, reply.content_type)
+
+
+FakeTwilio.handler = _Handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a fake Twilio until SIGTERM or SIGINT; prints `{"port": N}` on stdout once listening."""
-    parser = argparse.ArgumentParser(prog="python -m herald.testing.fake_twilio", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--account-sid", required=True)
-    parser.add_argument("--auth-token", required=True)
-    parser.add_argument("--shared-key", help="sign callbacks with HMAC-SHA256 under this key")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-delay", type=float, default=0.0)
-    parser.add_argument("--max-delay", type=float, default=0.05)
-    parser.add_argument("--duplicate-rate", type=float, default=0.1)
-    parser.add_argument("--reorder-rate", type=float, default=0.1)
-    parser.add_argument("--error-rate-429", type=float, default=0.0)
-    parser.add_argument("--error-rate-500", type=float, default=0.0)
-    parser.add_argument("--response-delay", type=float, default=0.0, help="seconds before a create answers")
-    parser.add_argument("--keep-posts", action="store_true", help="list every callback in /stats")
-    args = parser.parse_args(argv)
+    arguments = parser("fake_twilio", __doc__)
+    arguments.add_argument("--account-sid", required=True)
+    arguments.add_argument("--auth-token", required=True)
+    arguments.add_argument("--shared-key", help="sign callbacks with HMAC-SHA256 under this key")
+    arguments.add_argument("--response-delay", type=float, default=0.0, help="seconds before a create answers")
+    arguments.add_argument("--keep-posts", action="store_true", help="list every callback in /stats")
+    args = arguments.parse_args(argv)
     fake = FakeTwilio(
         args.account_sid,
         args.auth_token,
-        port=args.port,
-        host=args.host,
-        seed=args.seed,
-        min_delay=args.min_delay,
-        max_delay=args.max_delay,
-        duplicate_rate=args.duplicate_rate,
-        reorder_rate=args.reorder_rate,
-        error_rate_429=args.error_rate_429,
-        error_rate_500=args.error_rate_500,
+        **common(args),
         response_delay=args.response_delay,
         shared_key=args.shared_key,
         keep_posts=args.keep_posts,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    fake.start()
-    print(json.dumps({"port": fake.port}), flush=True)
-    try:
-        stop.wait()
-    finally:
-        fake.stop()
-    return 0
+    return serve(fake)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,10 @@ prints `{"port": N}` once listening and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import heapq
-import itertools
 import json
 import random
 import re
-import signal
 import sys
 import threading
 import time
@@ -31,11 +28,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
 from herald.providers.base import resolve_secret
 from herald.providers.vapi import CALL_ID_KEY, sign
-from herald.testing.fake_agent import _BACKOFF_FIRST, _BACKOFF_MAX, _POLL, _pick
+from herald.testing.fakeserver import (
+    POLL,
+    FakeServer,
+    JsonHandler,
+    Reply,
+    check_delays,
+    common,
+    jitter,
+    parser,
+    pick,
+    serve,
+)
 
 #: Call outcome weights: `human`/`machine` calls connect; the others never do.
 CALL_OUTCOMES: Mapping[str, float] = {
@@ -77,25 +83,22 @@ class _Pending:
     ends: bool = field(default=False, compare=False)
 
 
-class _Reply(Exception):
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
-def _error(status: int, error: str, message: str | list[str]) -> _Reply:
+def _error(status: int, error: str, message: str | list[str]) -> Reply:
     # The shape of Vapi's (NestJS) error answers.
-    return _Reply(status, {"message": message, "error": error, "statusCode": status})
+    return Reply(status, {"message": message, "error": error, "statusCode": status})
 
 
-class FakeVapi:
+class FakeVapi(FakeServer[_Pending]):
     """Vapi's call API on a loopback port. `start()` it, point `provider_options.api_base_url` at `.url`, `stop()` it.
 
     `token` (or `env:NAME`), when set, is the bearer key every request must carry. `callback_url` overrides each
     call's server URL. `credentials` maps a `credentialId` to (`bearer` | `hmac`, secret) for calls whose server
     names one. `answer_delay` holds every `POST /call` answer that long after the call is created (a lost answer).
     """
+
+    name = "fake-vapi"
+    pool_per_sender = True
+    pending_key = "pending_messages"
 
     def __init__(
         self,
@@ -119,14 +122,12 @@ class FakeVapi:
         senders: int = 4,
         keep_requests: bool = True,
     ) -> None:
-        if not 0 <= min_delay <= max_delay:
-            raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
+        check_delays(min_delay, max_delay)
+        super().__init__(host=host, port=port, seed=seed, senders=senders)
         self._token = resolve_secret(token) if token else None
         self.callback_url = callback_url
         self.credentials = dict(credentials or {})
-        self._host, self._port = host, port
-        self.seed = seed
-        self.settings: dict[str, float] = {
+        self.settings = {
             "min_delay": min_delay,
             "max_delay": max_delay,
             "duplicate_rate": duplicate_rate,
@@ -138,23 +139,17 @@ class FakeVapi:
             "convert_rate": convert_rate,
         }
         self.call_weights = dict(call_outcomes)
-        self.senders = senders
         self.keep_requests = keep_requests
         #: Every `POST /call` body received, in arrival order, when `keep_requests`.
         self.requests: list[dict[str, Any]] = []
         #: Every server message posted (duplicates included), in posting order, when `keep_requests`.
         self.sent: list[dict[str, Any]] = []
-        self._lock = threading.Condition()
-        self._errors = random.Random(seed)
-        self._seq = itertools.count()
-        self._heap: list[_Pending] = []
-        self._sending = 0
         self._calls: dict[str, dict[str, Any]] = {}
         self._servers: dict[str, dict[str, Any]] = {}
         self._in_flight: dict[str, tuple[str, str]] = {}
         self._by_campaign: Counter[str] = Counter()
         self._numbers: Counter[str] = Counter()
-        self._stats: dict[str, Any] = {
+        self._stats = {
             "placements": 0,
             "max_in_flight": 0,
             "max_in_flight_by_campaign": {},
@@ -169,72 +164,6 @@ class FakeVapi:
             "post_failures": 0,
             "last_post_error": "",
         }
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._client: httpx.Client | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (known once started)."""
-        if self._server is None:
-            raise RuntimeError("the fake Vapi is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL to put in `provider_options.api_base_url`."""
-        return f"http://{self._host}:{self.port}"
-
-    def start(self) -> FakeVapi:
-        """Listen and start posting server messages; returns self."""
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._server.daemon_threads = True
-        limits = httpx.Limits(max_connections=self.senders, max_keepalive_connections=self.senders)
-        self._client = httpx.Client(timeout=5.0, limits=limits)
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-vapi-http", daemon=True),
-            *(
-                threading.Thread(target=self._send_loop, name=f"fake-vapi-messages-{index}", daemon=True)
-                for index in range(self.senders)
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and posting (messages not yet posted are dropped) and close the port."""
-        self._stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def __enter__(self) -> FakeVapi:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every message scheduled so far has been posted; False if that took longer than `timeout`."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._heap and not self._sending, timeout)
 
     def stats(self) -> dict[str, Any]:
         """What the fake saw and sent (the `GET /stats` document).
@@ -245,31 +174,16 @@ class FakeVapi:
         `messages_posted` (duplicates included), `posts`, `post_failures`, `last_post_error`, `pending_messages`.
         """
         with self._lock:
-            snapshot = json.loads(json.dumps(self._stats))
+            snapshot = self._snapshot()
             snapshot["in_flight"] = len(self._in_flight)
-            snapshot["pending_messages"] = len(self._heap) + self._sending
             snapshot["settings"] = dict(self.settings)
-            return dict(snapshot)
+            return snapshot
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         """The Call object as `GET /call/{id}` answers it, or None."""
         with self._lock:
             found = self._calls.get(call_id)
             return json.loads(json.dumps(found)) if found is not None else None
-
-    def control(self, changes: Mapping[str, Any]) -> dict[str, float]:
-        """Change rates and delays while running (the `POST /control` body); returns the settings."""
-        unknown = sorted(set(changes) - set(self.settings))
-        if unknown:
-            raise ValueError(f"unknown settings: {', '.join(unknown)}")
-        for name, value in changes.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0")
-        with self._lock:
-            self.settings.update({name: float(value) for name, value in changes.items()})
-            if self.settings["min_delay"] > self.settings["max_delay"]:
-                self.settings["max_delay"] = self.settings["min_delay"]
-            return dict(self.settings)
 
     # --- the API ---------------------------------------------------------------------------------------------------
 
@@ -281,15 +195,11 @@ class FakeVapi:
                 "Invalid Key. Hot tip, you may be using the private key instead of the public key, or vice versa.",
             )
 
-    def _inject(self) -> None:
-        with self._lock:
-            pick = self._errors.random()
-            if pick < self.settings["error_rate_429"]:
-                self._stats["injected_429"] += 1
-                raise _error(429, "Too Many Requests", "Too many requests, please try again later.")
-            if pick < self.settings["error_rate_429"] + self.settings["error_rate_500"]:
-                self._stats["injected_500"] += 1
-                raise _error(500, "Internal Server Error", "The fake Vapi failed on purpose.")
+    def _inject_errors(self) -> None:
+        self._inject(
+            _error(429, "Too Many Requests", "Too many requests, please try again later."),
+            _error(500, "Internal Server Error", "The fake Vapi failed on purpose."),
+        )
 
     @staticmethod
     def _check(body: Any) -> dict[str, Any]:
@@ -315,7 +225,7 @@ class FakeVapi:
     def create_call(self, headers: Mapping[str, str], body: Any) -> dict[str, Any]:
         """`POST /call`: the created Call object (HTTPError-like `_Reply` for refusals)."""
         self._authorize(headers)
-        self._inject()
+        self._inject_errors()
         request = self._check(body)
         now = datetime.now(UTC)
         with self._lock:
@@ -391,7 +301,7 @@ class FakeVapi:
 
         # Seeded per Herald id, so an outcome does not depend on the order concurrent starts arrive in.
         rng = random.Random(f"{self.seed}:call:{herald_id}")
-        outcome = _pick(rng, self.call_weights)
+        outcome = pick(rng, self.call_weights)
         status, answered_by = EXPECTED[outcome]
         self._stats["outcomes"][herald_id] = {"status": status, "answered_by": answered_by}
         low, high = self.settings["min_delay"], self.settings["max_delay"]
@@ -408,14 +318,10 @@ class FakeVapi:
         # Each message is due at its own timestamp; some swap places with the next one, some go out twice.
         start = time.monotonic() - now.timestamp()
         dues = [start + message["timestamp"] / 1000 for message, _ in story]
-        for index in range(len(dues) - 1):
-            if rng.random() < self.settings["reorder_rate"]:
-                dues[index], dues[index + 1] = dues[index + 1], dues[index]
-        for (message, ends), due in zip(story, dues, strict=True):
-            copies = 2 if rng.random() < self.settings["duplicate_rate"] else 1
-            for copy in range(copies):
-                delay = rng.uniform(low, high) if copy else 0.0
-                heapq.heappush(self._heap, _Pending(due + delay, next(self._seq), call["id"], message, ends))
+        copies = jitter(rng, dues, self.settings["reorder_rate"], self.settings["duplicate_rate"], low, high)
+        for (message, ends), sends in zip(story, copies, strict=True):
+            for due in sends:
+                heapq.heappush(self._heap, _Pending(due, next(self._seq), call["id"], message, ends))
         self._lock.notify_all()
 
     def _story(
@@ -489,32 +395,23 @@ class FakeVapi:
 
     # --- messages out ----------------------------------------------------------------------------------------------
 
-    def _take(self) -> _Pending | None:
-        """Wait for a due message and take it (None when stopping)."""
-        with self._lock:
-            while not self._stopping.is_set():
-                now = time.monotonic()
-                if self._heap and self._heap[0].due <= now:
-                    pending = heapq.heappop(self._heap)
-                    if pending.ends and pending.call_id in self._in_flight:
-                        # Out of flight before Herald can hear of it and start another call to the number.
-                        campaign, number = self._in_flight.pop(pending.call_id)
-                        self._by_campaign[campaign] -= 1
-                        self._numbers[number] -= 1
-                    call = self._calls[pending.call_id]
-                    message = dict(pending.message)
-                    if message["type"] == "status-update":
-                        call["status"] = message["status"]
-                    if message.get("endedReason"):
-                        call["endedReason"] = message["endedReason"]
-                    call["updatedAt"] = _stamp(datetime.now(UTC))
-                    message["call"] = json.loads(json.dumps(call))
-                    message["customer"] = call["customer"]
-                    pending.message = message
-                    self._sending += 1
-                    return pending
-                self._lock.wait(self._heap[0].due - now if self._heap else None)
-            return None
+    def _taking(self, pending: _Pending) -> None:
+        """The call as it is now goes out in the message (and leaves flight if the message ends it)."""
+        if pending.ends and pending.call_id in self._in_flight:
+            # Out of flight before Herald can hear of it and start another call to the number.
+            campaign, number = self._in_flight.pop(pending.call_id)
+            self._by_campaign[campaign] -= 1
+            self._numbers[number] -= 1
+        call = self._calls[pending.call_id]
+        message = dict(pending.message)
+        if message["type"] == "status-update":
+            call["status"] = message["status"]
+        if message.get("endedReason"):
+            call["endedReason"] = message["endedReason"]
+        call["updatedAt"] = _stamp(datetime.now(UTC))
+        message["call"] = json.loads(json.dumps(call))
+        message["customer"] = call["customer"]
+        pending.message = message
 
     def _headers(self, call_id: str, body: bytes) -> dict[str, str]:
         """The headers Vapi sends to a call's server: its `headers`, or its credential's."""
@@ -530,42 +427,16 @@ class FakeVapi:
                 headers["X-Vapi-Signature"] = sign(secret, body)
         return headers
 
-    def _send_loop(self) -> None:
-        while True:
-            pending = self._take()
-            if pending is None:
-                return
-            body = json.dumps({"message": pending.message}, separators=(",", ":")).encode()
-            url = self.callback_url or str(self._servers[pending.call_id]["url"])
-            if self._post(url, body, self._headers(pending.call_id, body)):
-                with self._lock:
-                    self._stats["messages_posted"] += 1
-                    if self.keep_requests:
-                        self.sent.append(pending.message)
+    def _post_batch(self, batch: list[_Pending]) -> None:
+        """Post one message until Herald takes it (2xx) or the fake stops (Vapi's backoffPlan)."""
+        (pending,) = batch
+        body = json.dumps({"message": pending.message}, separators=(",", ":")).encode()
+        url = self.callback_url or str(self._servers[pending.call_id]["url"])
+        if self._deliver(url, body, self._headers(pending.call_id, body)):
             with self._lock:
-                self._sending -= 1
-                self._lock.notify_all()
-
-    def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> bool:
-        """Post one message until Herald takes it (2xx) or the fake stops; False if it stopped first."""
-        assert self._client is not None
-        backoff = _BACKOFF_FIRST
-        while not self._stopping.is_set():
-            try:
-                response = self._client.post(url, content=body, headers=dict(headers))
-                error = "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
-            with self._lock:
-                self._stats["posts"] += 1
-                if not error:
-                    return True
-                self._stats["post_failures"] += 1
-                self._stats["last_post_error"] = error
-            # Herald may not be up yet or may be restarting: post the same message again (Vapi's backoffPlan).
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX)
-        return False
+                self._stats["messages_posted"] += 1
+                if self.keep_requests:
+                    self.sent.append(pending.message)
 
 
 class MessageSink:
@@ -594,7 +465,7 @@ class MessageSink:
 
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(_POLL,), daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -612,27 +483,11 @@ class MessageSink:
         self._thread.join()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     owner: FakeVapi
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    disable_nagle_algorithm = True
+    json_type = "application/json; charset=utf-8"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read /stats instead."""
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _headers(self) -> dict[str, str]:
-        return {key.lower(): value for key, value in self.headers.items()}
-
-    def _reply(self, reply: _Reply) -> None:
+    def _reply(self, reply: Reply) -> None:
         if 400 <= reply.status < 500:
             with self.owner._lock:
                 self.owner._stats["rejected"] += 1
@@ -654,13 +509,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._answer(200, call)
             else:
                 raise _error(404, "Not Found", f"Cannot GET {parts.path}")
-        except _Reply as reply:
+        except Reply as reply:
             self._reply(reply)
 
     def do_POST(self) -> None:
         """`POST /call`, `POST /control`."""
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._raw()
         try:
             try:
                 body = json.loads(raw)
@@ -682,59 +536,32 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _error(400, "Bad Request", str(problem)) from None
             else:
                 raise _error(404, "Not Found", f"Cannot POST {self.path}")
-        except _Reply as reply:
+        except Reply as reply:
             self._reply(reply)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a timed-out start)
 
 
+FakeVapi.handler = _Handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a fake Vapi until SIGTERM or SIGINT; prints `{"port": N}` on stdout once listening."""
-    parser = argparse.ArgumentParser(prog="python -m herald.testing.fake_vapi", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--token", help="the private API key every request must carry, or env:NAME")
-    parser.add_argument("--callback-url", help="where to post server messages (default: each call's server URL)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-delay", type=float, default=0.0)
-    parser.add_argument("--max-delay", type=float, default=0.05)
-    parser.add_argument("--duplicate-rate", type=float, default=0.1)
-    parser.add_argument("--reorder-rate", type=float, default=0.1)
-    parser.add_argument("--noise-rate", type=float, default=0.1)
-    parser.add_argument("--error-rate-429", type=float, default=0.0)
-    parser.add_argument("--error-rate-500", type=float, default=0.0)
-    parser.add_argument("--senders", type=int, default=4, help="threads posting server messages")
-    args = parser.parse_args(argv)
+    arguments = parser("fake_vapi", __doc__)
+    arguments.add_argument("--token", help="the private API key every request must carry, or env:NAME")
+    arguments.add_argument("--callback-url", help="where to post server messages (default: each call's server URL)")
+    arguments.add_argument("--noise-rate", type=float, default=0.1)
+    arguments.add_argument("--senders", type=int, default=4, help="threads posting server messages")
+    args = arguments.parse_args(argv)
     fake = FakeVapi(
         token=args.token,
         callback_url=args.callback_url,
-        port=args.port,
-        host=args.host,
-        seed=args.seed,
-        min_delay=args.min_delay,
-        max_delay=args.max_delay,
-        duplicate_rate=args.duplicate_rate,
-        reorder_rate=args.reorder_rate,
+        **common(args),
         noise_rate=args.noise_rate,
-        error_rate_429=args.error_rate_429,
-        error_rate_500=args.error_rate_500,
         senders=args.senders,
         keep_requests=False,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    fake.start()
-    print(json.dumps({"port": fake.port}), flush=True)
-    try:
-        stop.wait()
-    finally:
-        fake.stop()
-    return 0
+    return serve(fake)
 
 
 if __name__ == "__main__":

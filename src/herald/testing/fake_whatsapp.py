@@ -16,26 +16,32 @@ prints `{"port": N}` once listening and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import heapq
-import itertools
 import json
 import random
 import re
-import signal
 import sys
-import threading
 import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
 from herald.providers.base import resolve_secret
 from herald.providers.whatsapp_cloud import SIGNATURE_HEADER, sign
+from herald.testing.fakeserver import (
+    FakeServer,
+    JsonHandler,
+    Reply,
+    check_delays,
+    common,
+    jitter,
+    offsets,
+    parser,
+    serve,
+)
 
 PHONE_NUMBER_ID = "106540352242922"
 DISPLAY_NUMBER = "15550783881"
@@ -59,9 +65,6 @@ FAILURES = (
 )
 BUTTONS = {"accepted": "Sí", "rejected": "No", "opt_out_button": "Detener promociones"}
 _PATH = re.compile(r"/(v[0-9]+\.[0-9]+)/([0-9]+)/messages")
-_POLL = 0.05
-_BACKOFF_FIRST = 0.05
-_BACKOFF_MAX = 2.0
 
 
 @dataclass(order=True)
@@ -71,22 +74,15 @@ class _Pending:
     body: dict[str, Any] = field(compare=False)
 
 
-class _Reply(Exception):
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
-def graph_error(status: int, code: int, message: str, details: str = "") -> _Reply:
+def graph_error(status: int, code: int, message: str, details: str = "") -> Reply:
     """A Graph API error answer."""
     error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "AFakeTrace"}
     if details:
         error["error_data"] = {"messaging_product": "whatsapp", "details": details}
-    return _Reply(status, {"error": error})
+    return Reply(status, {"error": error})
 
 
-class FakeWhatsApp:
+class FakeWhatsApp(FakeServer[_Pending]):
     """A Cloud API on a loopback port. `start()` it, point `api_base_url` at `.url`, `stop()` it after.
 
     `app_secret` (or `env:NAME`) signs the webhooks; `token` (or `env:NAME`), when set, is the bearer token every
@@ -94,6 +90,8 @@ class FakeWhatsApp:
     `unknown_templates` are refused with 132001. Delays are in seconds of wall time. `client` posts the webhooks
     (e.g. a Starlette TestClient of Herald's app, with `senders=1`); by default a client of its own.
     """
+
+    name = "fake-wa"
 
     def __init__(
         self,
@@ -116,16 +114,14 @@ class FakeWhatsApp:
         senders: int = 4,
         client: httpx.Client | None = None,
     ) -> None:
-        if not 0 <= min_delay <= max_delay:
-            raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
+        check_delays(min_delay, max_delay)
         if shape not in ("current", "older", "mixed"):
             raise ValueError("shape must be current, older or mixed")
+        super().__init__(host=host, port=port, seed=seed, senders=senders, client=client)
         self.callback_url = callback_url
         self._secret = resolve_secret(app_secret)
         self._token = resolve_secret(token) if token else None
         self.phone_number_id = phone_number_id
-        self._host, self._port = host, port
-        self.seed = seed
         self.settings = {
             "min_delay": min_delay,
             "max_delay": max_delay,
@@ -136,17 +132,11 @@ class FakeWhatsApp:
         self.outcomes = dict(outcomes)
         self.shape = shape
         self.unknown_templates = frozenset(unknown_templates)
-        self.senders = senders
         #: Every send request body received (accepted or not), in arrival order.
         self.requests: list[dict[str, Any]] = []
         #: Every webhook body posted (duplicates included), as sent, with its signature.
         self.posted: list[tuple[bytes, str]] = []
-        self._lock = threading.Condition()
-        self._errors = random.Random(seed)
-        self._seq = itertools.count()
-        self._heap: list[_Pending] = []
-        self._sending = 0
-        self._stats: dict[str, Any] = {
+        self._stats = {
             "messages": 0,
             "requests": 0,
             "unauthorized": 0,
@@ -159,73 +149,10 @@ class FakeWhatsApp:
             "events_posted": 0,
             "last_post_error": "",
         }
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
-        self._own_client = client is None
-        self._client: httpx.Client | None = client
-
-    # --- lifecycle -------------------------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (known once started)."""
-        if self._server is None:
-            raise RuntimeError("the fake is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The base URL to put in `provider_options.api_base_url`."""
-        return f"http://{self._host}:{self.port}"
-
-    def start(self) -> FakeWhatsApp:
-        """Listen and start posting webhooks; returns self."""
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._server.daemon_threads = True
-        if self._client is None:
-            self._client = httpx.Client(timeout=5.0)
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, args=(_POLL,), name="fake-wa-http", daemon=True),
-            *(
-                threading.Thread(target=self._send_loop, name=f"fake-wa-hooks-{i}", daemon=True)
-                for i in range(self.senders)
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and posting (webhooks not yet posted are dropped)."""
-        self._stopping.set()
-        with self._lock:
-            self._lock.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        for thread in self._threads:
-            thread.join()
-        self._threads = []
-        if self._client is not None and self._own_client:
-            self._client.close()
-            self._client = None
-
-    def __enter__(self) -> FakeWhatsApp:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Wait until every webhook scheduled so far was taken by Herald; False if that took longer than `timeout`."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._heap and not self._sending, timeout)
+        return super().drain(timeout)
 
     def stats(self) -> dict[str, Any]:
         """What the fake saw and sent (the `GET /stats` document).
@@ -238,9 +165,7 @@ class FakeWhatsApp:
         `pending_events`.
         """
         with self._lock:
-            snapshot = json.loads(json.dumps(self._stats))
-            snapshot["pending_events"] = len(self._heap) + self._sending
-            return dict(snapshot)
+            return self._snapshot()
 
     # --- sends -----------------------------------------------------------------------------------------------------
 
@@ -255,10 +180,7 @@ class FakeWhatsApp:
         match = _PATH.fullmatch(path)
         if match is None or match.group(2) != self.phone_number_id:
             raise graph_error(400, 100, f"Unsupported post request. Object with ID '{path}' does not exist")
-        with self._lock:
-            if self._errors.random() < self.settings["error_rate_429"]:
-                self._stats["injected_429"] += 1
-                raise graph_error(400, 130429, "(#130429) Rate limit hit", "Cloud API message throughput reached")
+        self._inject(graph_error(400, 130429, "(#130429) Rate limit hit", "Cloud API message throughput reached"))
         request = self._check(body)
         template = request["template"]["name"]
         if template in self.unknown_templates:
@@ -279,7 +201,7 @@ class FakeWhatsApp:
         }
 
     def _check(self, body: Any) -> dict[str, Any]:
-        def bad(details: str) -> _Reply:
+        def bad(details: str) -> Reply:
             with self._lock:
                 self._stats["rejected"] += 1
             return graph_error(400, 131008, "(#131008) Required parameter is missing", details)
@@ -401,46 +323,24 @@ class FakeWhatsApp:
         """Queue a story: each webhook after a random delay, some twice, some swapped with the next (lock held)."""
         low, high = self.settings["min_delay"], self.settings["max_delay"]
         start_wall, start_mono = time.time(), time.monotonic()
-        offsets = list(itertools.accumulate(rng.uniform(low, high) for _ in bodies))
-        for body, offset in zip(bodies, offsets, strict=True):
+        times = offsets(rng, len(bodies), low, high)
+        for body, offset in zip(bodies, times, strict=True):
             value = body["entry"][0]["changes"][0]["value"]
             for item in value.get("statuses", []) + value.get("messages", []):
                 item["timestamp"] = str(int(start_wall + offset))
-        due = list(offsets)
-        for index in range(len(due) - 1):
-            if rng.random() < self.settings["reorder_rate"]:
-                due[index], due[index + 1] = due[index + 1], due[index]
-        for index, body in enumerate(bodies):
-            copies = 2 if rng.random() < self.settings["duplicate_rate"] else 1
-            for copy in range(copies):
-                delay = due[index] + (rng.uniform(low, high) if copy else 0.0)
+        copies = jitter(rng, times, self.settings["reorder_rate"], self.settings["duplicate_rate"], low, high)
+        for body, delays in zip(bodies, copies, strict=True):
+            for delay in delays:
                 heapq.heappush(self._heap, _Pending(start_mono + delay, next(self._seq), body))
         self._lock.notify_all()
 
     # --- webhooks out ----------------------------------------------------------------------------------------------
 
-    def _take(self) -> _Pending | None:
-        with self._lock:
-            while not self._stopping.is_set():
-                now = time.monotonic()
-                if self._heap and self._heap[0].due <= now:
-                    self._sending += 1
-                    return heapq.heappop(self._heap)
-                self._lock.wait(self._heap[0].due - now if self._heap else None)
-            return None
-
-    def _send_loop(self) -> None:
-        while True:
-            pending = self._take()
-            if pending is None:
-                return
-            body = json.dumps(pending.body, separators=(",", ":")).encode()
-            posted = self.post_signed(body)
+    def _post_batch(self, batch: list[_Pending]) -> None:
+        (pending,) = batch
+        if self.post_signed(json.dumps(pending.body, separators=(",", ":")).encode()):
             with self._lock:
-                if posted:
-                    self._stats["events_posted"] += 1
-                self._sending -= 1
-                self._lock.notify_all()
+                self._stats["events_posted"] += 1
 
     def post_signed(self, body: bytes) -> bool:
         """Post one webhook body, signed, until Herald takes it (2xx) or the fake stops; False if it stopped first."""
@@ -449,41 +349,12 @@ class FakeWhatsApp:
         with self._lock:
             self.posted.append((body, signature))
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
-        backoff = _BACKOFF_FIRST
-        while not self._stopping.is_set():
-            try:
-                response = self._client.post(self.callback_url, content=body, headers=headers)
-                error = "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
-            with self._lock:
-                self._stats["posts"] += 1
-                if not error:
-                    return True
-                self._stats["post_failures"] += 1
-                self._stats["last_post_error"] = error
-            # Meta retries a webhook Herald did not take (down, or the message it answers not recorded yet).
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX)
-        return False
+        # Meta retries a webhook Herald did not take (down, or the message it answers not recorded yet).
+        return self._deliver(self.callback_url, body, headers)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     owner: FakeWhatsApp
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read /stats instead."""
-
-    def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self) -> None:
         """`GET /stats`."""
@@ -494,67 +365,41 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         """`POST /{version}/{phone_number_id}/messages`."""
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        headers = self._headers()
+        raw = self._raw()
         try:
             try:
                 body = json.loads(raw)
             except ValueError:
                 raise graph_error(400, 100, "Invalid JSON") from None
             self._answer(200, self.owner._send(self.path, headers, body))
-        except _Reply as reply:
+        except Reply as reply:
             self._answer(reply.status, reply.body)
+
+
+FakeWhatsApp.handler = _Handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a fake Cloud API until SIGTERM or SIGINT; prints `{"port": N}` on stdout once listening."""
-    parser = argparse.ArgumentParser(prog="python -m herald.testing.fake_whatsapp", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--callback-url", required=True, help="Herald's /webhooks/whatsapp_cloud URL")
-    parser.add_argument("--app-secret", required=True, help="the app secret that signs webhooks, or env:NAME")
-    parser.add_argument("--token", help="bearer token every send must carry, or env:NAME")
-    parser.add_argument("--phone-number-id", default=PHONE_NUMBER_ID)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-delay", type=float, default=0.0)
-    parser.add_argument("--max-delay", type=float, default=0.05)
-    parser.add_argument("--duplicate-rate", type=float, default=0.1)
-    parser.add_argument("--reorder-rate", type=float, default=0.1)
-    parser.add_argument("--error-rate-429", type=float, default=0.0)
-    parser.add_argument("--shape", default="mixed", choices=("current", "older", "mixed"))
-    parser.add_argument("--unknown-template", action="append", default=[])
-    args = parser.parse_args(argv)
+    arguments = parser("fake_whatsapp", __doc__, error_500=False)
+    arguments.add_argument("--callback-url", required=True, help="Herald's /webhooks/whatsapp_cloud URL")
+    arguments.add_argument("--app-secret", required=True, help="the app secret that signs webhooks, or env:NAME")
+    arguments.add_argument("--token", help="bearer token every send must carry, or env:NAME")
+    arguments.add_argument("--phone-number-id", default=PHONE_NUMBER_ID)
+    arguments.add_argument("--shape", default="mixed", choices=("current", "older", "mixed"))
+    arguments.add_argument("--unknown-template", action="append", default=[])
+    args = arguments.parse_args(argv)
     fake = FakeWhatsApp(
         args.callback_url,
         args.app_secret,
         token=args.token,
         phone_number_id=args.phone_number_id,
-        port=args.port,
-        host=args.host,
-        seed=args.seed,
-        min_delay=args.min_delay,
-        max_delay=args.max_delay,
-        duplicate_rate=args.duplicate_rate,
-        reorder_rate=args.reorder_rate,
-        error_rate_429=args.error_rate_429,
+        **common(args),
         shape=args.shape,
         unknown_templates=args.unknown_template,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    fake.start()
-    print(json.dumps({"port": fake.port}), flush=True)
-    try:
-        stop.wait()
-    finally:
-        fake.stop()
-    return 0
+    return serve(fake)
 
 
 if __name__ == "__main__":
