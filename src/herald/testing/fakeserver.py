@@ -61,6 +61,12 @@ def check_delays(min_delay: float, max_delay: float) -> None:
         raise ValueError("delays must satisfy 0 <= min_delay <= max_delay")
 
 
+class _Listener(ThreadingHTTPServer):
+    # Herald's adapters open up to 16 connections at once; the default backlog of 5 can overflow on a busy machine,
+    # and a connection dropped from a full accept queue surfaces as a read error in the client under test.
+    request_queue_size = 128
+
+
 class Reply(Exception):
     """An HTTP answer raised from deep inside a handler."""
 
@@ -129,7 +135,7 @@ class FakeServer(Generic[P]):
     def start(self) -> Self:
         """Listen and start posting webhooks; returns self."""
         handler = type("Handler", (self.handler,), {"owner": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
+        self._server = _Listener((self._host, self._port), handler)
         self._server.daemon_threads = True
         if self._client is None:
             if self.pool_per_sender:
