@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, select, text
 
+from herald.providers.base import DEFAULT_PUBLIC_URL
 from herald.store import schema as t
 from herald.store.queries import Tx
 
@@ -27,7 +28,6 @@ Status = Literal["ok", "warn", "fail", "skip"]
 PUBLIC_URL_TIMEOUT = 3.0
 #: Campaign statuses whose provider credentials must resolve now (paused and finished campaigns place no attempt).
 LIVE_STATUSES = ("ready", "active", "cooldown")
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,7 @@ from herald.engine.clock import Clock, VirtualClock
 from herald.engine.context import CampaignContext
 from herald.ids import IdFactory
 from herald.outbox import hooks as outbox
-from herald.providers.base import CallRequest, MessageRequest, ProviderEvent
-from herald.providers.http import public_url
+from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, public_url
 from herald.providers.simulator import Simulator
 from herald.store import campaign_dnc, links
 from herald.store.queries import ContactChange, Store, Tx

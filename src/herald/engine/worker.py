@@ -39,8 +39,8 @@ from herald.providers.base import (
     StartError,
     StartResult,
     Throughput,
+    public_url,
 )
-from herald.providers.http import public_url
 from herald.providers.simulator import SchedulesEvents, Simulator
 from herald.store import claims, inbox, links, throttle
 from herald.store.queries import NOTIFY_CHANNEL, Conflict, Store, Tx

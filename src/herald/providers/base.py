@@ -181,6 +181,25 @@ class Inbound(Protocol):
         ...
 
 
+#: Herald's public base URL when `HERALD_PUBLIC_URL` is not set (a local `herald serve`).
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def public_url(default: str = DEFAULT_PUBLIC_URL) -> str:
+    """Herald's public base URL (`HERALD_PUBLIC_URL`, else `default`), without a trailing slash: the base of every
+    callback, tracked-link and recording URL (SPEC §11)."""
+    return (os.environ.get("HERALD_PUBLIC_URL") or default).rstrip("/")
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A webhook header's value whatever the case of its name; None when absent."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    return next((item for key, item in headers.items() if key.lower() == wanted), None)
+
+
 def resolve_secret(value: Any) -> str:
     """A credential from `provider_options`: `env:NAME` reads the environment variable NAME, anything else is itself.
 

@@ -12,7 +12,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,6 +30,8 @@ from herald.providers.base import (
     StartResult,
     Throughput,
     WebhookError,
+    header,
+    public_url,
     resolve_secret,
 )
 from herald.providers.transport import MAX_CONCURRENCY as MAX_CONCURRENCY
@@ -41,7 +42,6 @@ from herald.providers.transport import PooledOutbound, redact, response_json, sa
 
 NAME = "http"
 SIGNATURE_HEADER = "X-Herald-Signature"
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 WEBHOOK_PATH = "/webhooks/http"
 
 CALL_KINDS = frozenset({"ringing", "in-progress", "forwarding", "ended", "busy", "no-answer", "failed"})
@@ -106,11 +106,6 @@ def sign(secret_b64: str, body: bytes) -> str:
     """
     key = base64.b64decode(secret_b64, validate=True)
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
-
-
-def public_url(default: str = DEFAULT_PUBLIC_URL) -> str:
-    """Herald's public base URL (`HERALD_PUBLIC_URL`, else `default`), without a trailing slash."""
-    return (os.environ.get("HERALD_PUBLIC_URL") or default).rstrip("/")
 
 
 class HttpOutbound(PooledOutbound):
@@ -389,14 +384,6 @@ def _parse_event(event: _Event) -> ProviderEvent:
     return ProviderEvent(NAME, external_id, kind, occurred_at, data=data, subject="message", attempt_id=message_id)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    return next((item for key, item in headers.items() if key.lower() == wanted), None)
-
-
 class HttpInbound:
     """Verifies and parses the webhooks of an HTTP agent backend. Pure: no I/O, no clock."""
 
@@ -415,7 +402,7 @@ class HttpInbound:
 
     def verify(self, body: bytes, headers: Mapping[str, str], url: str, options: Mapping[str, Any]) -> bool:
         """True when `X-Herald-Signature` is the body's HMAC under the options' `webhook_secret` (constant time)."""
-        given = _header(headers, SIGNATURE_HEADER)
+        given = header(headers, SIGNATURE_HEADER)
         if not given:
             return False
         try:

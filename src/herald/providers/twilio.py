@@ -44,10 +44,11 @@ from herald.providers.base import (
     StartResult,
     Throughput,
     WebhookError,
+    header,
     pending_id,
+    public_url,
     resolve_secret,
 )
-from herald.providers.http import public_url
 from herald.providers.transport import MAX_MESSAGE, PooledOutbound, redact, response_json, says_later
 
 NAME = "twilio"
@@ -336,11 +337,6 @@ def _url_variants(url: str) -> list[str]:
     return found
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
-
-
 def _settings_algorithm(settings: str) -> str:
     for part in settings.split(","):
         key, _, value = part.strip().partition("=")
@@ -465,10 +461,10 @@ class TwilioInbound:
         """True when `X-Twilio-Signature` signs the URL and parameters with the campaign's auth token (HMAC-SHA1) or,
         when the callback names a signature setting, with its `webhook_shared_key` and algorithm (constant time).
         KeyError names a credential's environment variable that is not set."""
-        given = _header(headers, SIGNATURE_HEADER)
+        given = header(headers, SIGNATURE_HEADER)
         if not given:
             return False
-        settings = _header(headers, SIGNATURE_SETTINGS_HEADER)
+        settings = header(headers, SIGNATURE_SETTINGS_HEADER)
         if settings is None:
             secret, algorithm = resolve_secret(options.get("auth_token")), "HMAC_SHA1"
         else:

@@ -43,9 +43,10 @@ from herald.providers.base import (
     StartResult,
     Throughput,
     WebhookError,
+    header,
+    public_url,
     resolve_secret,
 )
-from herald.providers.http import _header, public_url
 from herald.providers.transport import MAX_CONCURRENCY, PooledOutbound, redact, response_json, says_later
 
 NAME = "vapi"
@@ -512,16 +513,16 @@ class VapiInbound:
         secret = resolve_secret(options.get("server_secret")).encode()
         if not secret:
             return False
-        given = _header(headers, SECRET_HEADER)
+        given = header(headers, SECRET_HEADER)
         if given is not None and hmac.compare_digest(given.strip().encode(), secret):
             return True
-        bearer = _header(headers, "Authorization") or ""
+        bearer = header(headers, "Authorization") or ""
         if bearer[:7].lower() == "bearer " and hmac.compare_digest(bearer[7:].strip().encode(), secret):
             return True
-        signature = next((value for name in SIGNATURE_HEADERS if (value := _header(headers, name))), None)
+        signature = next((value for name in SIGNATURE_HEADERS if (value := header(headers, name))), None)
         if signature is None:
             return False
-        stamp = _header(headers, TIMESTAMP_HEADER)
+        stamp = header(headers, TIMESTAMP_HEADER)
         signed = f"{stamp.strip()}.".encode() + body if stamp else body
         expected = hmac.new(secret, signed, hashlib.sha256).hexdigest().encode()
         given_signature = signature.strip().removeprefix("sha256=").lower().encode()

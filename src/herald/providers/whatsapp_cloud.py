@@ -34,6 +34,7 @@ from herald.providers.base import (
     StartResult,
     Throughput,
     WebhookError,
+    header,
     resolve_secret,
 )
 from herald.providers.transport import MAX_CONCURRENCY, MAX_MESSAGE, PooledOutbound, redact, response_json, says_later
@@ -469,8 +470,7 @@ class WhatsAppCloudInbound:
 
     def verify(self, body: bytes, headers: Mapping[str, str], url: str, options: Mapping[str, Any]) -> bool:
         """True when `X-Hub-Signature-256` is the body's HMAC under the options' `app_secret` (constant time)."""
-        wanted = SIGNATURE_HEADER.lower()
-        given = next((value for key, value in headers.items() if key.lower() == wanted), None)
+        given = header(headers, SIGNATURE_HEADER)
         if not given:
             return False
         secret = resolve_secret(options.get("app_secret"))  # KeyError names a missing variable; the caller says so
