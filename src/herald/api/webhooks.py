@@ -80,7 +80,7 @@ def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str]
             return _store_verified(store, provider, adapter, events, body, headers, url, now)
         except OperationalError as error:
             # Two webhooks inserting the same events (a provider's retry beside its first try) can deadlock on
-            # PostgreSQL; the loser's transaction was rolled back whole, so it is simply run again.
+            # PostgreSQL; the loser's statement was rolled back whole, so it is simply run again.
             if attempt + 1 == _DEADLOCK_RETRIES or not _is_retryable(error):
                 raise
     raise AssertionError("unreachable")
@@ -103,7 +103,9 @@ def _store_verified(
     url: str,
     now: datetime,
 ) -> Accepted:
-    with store.tx() as tx:
+    # Nothing here needs its reads and writes in one transaction: an attempt, once known, stays known, and the
+    # events go in by one statement (per 500), which is atomic on its own.
+    with store.autocommit() as tx:
         if isinstance(adapter, webhook_routing.Routed):
             # Events without Herald's id in each (replies, opt-outs): routed by the body's own keys.
             events = webhook_routing.route(tx, provider, adapter, events, body, headers, url)

@@ -8,6 +8,7 @@ transaction holds the database's lock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.queries import Tx, _insert, event_row
+from herald.store.queries import NOTIFY_CHANNEL, Tx, _insert, event_row
 
 _e = t.events.c
 #: An event that found no call or message is tried again after this long, doubling up to `_RETRY_MAX`.
@@ -43,23 +44,76 @@ def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bo
         unique.setdefault(event.key, event)
     if not unique:
         return InboxResult(0, len(events))
-    statement = (
-        _insert(tx.connection, t.events)
-        .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
-        .returning(_e.id)
-    )
-    # In key order: two transactions inserting overlapping events then wait for each other in the same order
-    # instead of deadlocking (PostgreSQL waits on a concurrent insert of the same unique key).
-    rows = [
-        event_row(unique[key], now, applied_at=None, available_at=unique[key].occurred_at if scheduled else now)
-        for key in sorted(unique)
-    ]
-    accepted = 0
-    for start in range(0, len(rows), 500):
-        accepted += len(tx.connection.execute(statement, rows[start : start + 500]).all())
-    if accepted and not scheduled:
-        tx.notify_workers()
+    ordered = [unique[key] for key in sorted(unique)]
+    if tx.connection.dialect.name == "postgresql":
+        accepted = _add_postgresql(tx, ordered, now, scheduled)
+    else:
+        statement = (
+            _insert(tx.connection, t.events)
+            .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
+            .returning(_e.id)
+        )
+        rows = [event_row(e, now, applied_at=None, available_at=e.occurred_at if scheduled else now) for e in ordered]
+        accepted = 0
+        for start in range(0, len(rows), _CHUNK):
+            accepted += len(tx.connection.execute(statement, rows[start : start + _CHUNK]).all())
+        if accepted and not scheduled:
+            tx.notify_workers()
     return InboxResult(accepted, len(events) - accepted)
+
+
+#: Events per insert statement.
+_CHUNK = 500
+
+# One statement per chunk on PostgreSQL: the rows go in as arrays (a fixed text, prepared once per connection, where
+# a VALUES list would be a new statement for every body size), and the workers' NOTIFY rides in the same round trip.
+# `ORDER BY n` keeps the key order given: two statements inserting overlapping events then wait for each other in
+# the same order instead of deadlocking (PostgreSQL waits on a concurrent insert of the same unique key).
+_PG_INSERT = """
+WITH inserted AS (
+    INSERT INTO events (provider, external_id, kind, occurred_at, received_at, payload, subject, attempt_id,
+                        applied_at, available_at, tries, pending_reason)
+    SELECT provider, external_id, kind, occurred_at, %(received_at)s, payload::json, subject, attempt_id,
+           NULL, available_at, 0, ''
+    FROM unnest(%(provider)s::text[], %(external_id)s::text[], %(kind)s::text[], %(occurred_at)s::timestamp[],
+                %(payload)s::text[], %(subject)s::text[], %(attempt_id)s::text[], %(available_at)s::timestamp[])
+         WITH ORDINALITY AS given(provider, external_id, kind, occurred_at, payload, subject, attempt_id,
+                                  available_at, n)
+    ORDER BY n
+    ON CONFLICT (provider, external_id, kind) DO NOTHING
+    RETURNING 1
+)
+SELECT n{notify} FROM (SELECT count(*) AS n FROM inserted) AS counted
+"""
+_PG_INSERT_QUIET = _PG_INSERT.format(notify="")
+_PG_INSERT_NOTIFY = _PG_INSERT.format(notify=f", (SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE n > 0)")
+
+
+def _add_postgresql(tx: Tx, events: Sequence[ProviderEvent], now: datetime, scheduled: bool) -> int:
+    dialect = tx.connection.dialect
+    dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+    naive = t.UTCDateTime().process_bind_param
+    received_at = naive(now, dialect)
+    accepted = 0
+    for start in range(0, len(events), _CHUNK):
+        chunk = events[start : start + _CHUNK]
+        occurred = [naive(e.occurred_at, dialect) for e in chunk]
+        row = tx.connection.exec_driver_sql(
+            _PG_INSERT_QUIET if scheduled else _PG_INSERT_NOTIFY,
+            {
+                "received_at": received_at,
+                "provider": [e.provider for e in chunk],
+                "external_id": [e.external_id for e in chunk],
+                "kind": [e.kind for e in chunk],
+                "occurred_at": occurred,
+                "payload": [dumps({"ref": e.ref, **e.data} if e.ref else dict(e.data)) for e in chunk],
+                "subject": [e.subject for e in chunk],
+                "attempt_id": [e.attempt_id for e in chunk],
+                "available_at": occurred if scheduled else [received_at] * len(chunk),
+            },
+        ).one()
+        accepted += int(row[0])
+    return accepted
 
 
 @dataclass(frozen=True, slots=True)
