@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.exc import OperationalError
 
 from herald.api import webhook_routing
@@ -19,7 +19,7 @@ from herald.providers import registry
 from herald.providers.base import Inbound, ProviderEvent, WebhookError
 from herald.store import inbox
 from herald.store import schema as t
-from herald.store.queries import Store, Tx
+from herald.store.queries import Store, Tx, campaign_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +37,30 @@ def _campaign_options(tx: Tx, provider: str, events: Sequence[ProviderEvent]) ->
     bad = [aid for aid in message_ids if not aid.isdigit()]
     if bad:
         raise WebhookError(422, f"unknown message_id {bad[0]!r}")
-    campaign_of: dict[str, int] = {}
-    # By the unique id alone, the provider checked on the rows: with `provider = ?` in the query SQLite chose the
-    # (provider, provider id) index and read every call of the provider for each webhook.
-    if call_ids:
+    options: dict[int, Mapping[str, Any]] = {}
+    for subject, table, key, ids in (
+        ("call", t.calls, t.calls.c.public_id, call_ids),
+        ("message", t.messages, t.messages.c.id, [int(aid) for aid in message_ids]),
+    ):
+        if not ids:
+            continue
+        # By the unique id alone, the provider checked on the rows: with `provider = ?` in the query SQLite chose
+        # the (provider, provider id) index and read every call of the provider for each webhook. Each campaign's
+        # configuration comes in the same round trip, on the first of its attempts' rows only.
+        first_of_campaign = func.row_number().over(partition_by=table.c.campaign_id, order_by=key) == 1
         rows = tx.connection.execute(
-            select(t.calls.c.public_id, t.calls.c.campaign_id, t.calls.c.provider).where(
-                t.calls.c.public_id.in_(call_ids)
+            select(
+                key, table.c.campaign_id, table.c.provider, case((first_of_campaign, cast(t.campaigns.c.config, Text)))
             )
-        )
-        campaign_of.update({f"call:{row[0]}": row[1] for row in rows if row[2] == provider})
-    if message_ids:
-        rows = tx.connection.execute(
-            select(t.messages.c.id, t.messages.c.campaign_id, t.messages.c.provider).where(
-                t.messages.c.id.in_([int(aid) for aid in message_ids])
-            )
-        )
-        campaign_of.update({f"message:{row[0]}": row[1] for row in rows if row[2] == provider})
-    for subject, ids in (("call", call_ids), ("message", message_ids)):
+            .join(t.campaigns, t.campaigns.c.id == table.c.campaign_id)
+            .where(key.in_(ids))
+        ).all()
+        found = {str(row[0]) for row in rows if row[2] == provider}
         for attempt_id in ids:
-            if f"{subject}:{attempt_id}" not in campaign_of:
-                raise WebhookError(422, f"unknown {subject}_id {attempt_id!r}")
-    return {cid: tx.campaign(cid).config.provider_options for cid in set(campaign_of.values())}
+            if str(attempt_id) not in found:
+                raise WebhookError(422, f"unknown {subject}_id {str(attempt_id)!r}")
+        options.update({row[1]: campaign_config(row[3]).provider_options for row in rows if row[3] is not None})
+    return options
 
 
 def receive(store: Store, provider: str, body: bytes, headers: Mapping[str, str], url: str, now: datetime) -> Accepted:

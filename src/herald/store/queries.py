@@ -248,6 +248,11 @@ def _config_text(raw: Any) -> CampaignConfig:
     return found
 
 
+def campaign_config(raw: Any) -> CampaignConfig:
+    """A campaign's configuration from its stored column, as text or decoded, validated once per process."""
+    return _config_text(raw)
+
+
 def _campaign(row: Sequence[Any], config: Callable[[Any], CampaignConfig] = _config) -> Campaign:
     # Positional, in the order of _CAMPAIGN_COLUMNS.
     return Campaign(
