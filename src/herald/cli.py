@@ -1125,6 +1125,7 @@ def serve(
     import uvicorn
 
     from herald.api.ratelimit import from_environment
+    from herald.api.server import NoDelayH11Protocol
     from herald.database import selected_url
     from herald.logs import for_process
 
@@ -1146,6 +1147,7 @@ def serve(
         host=host,
         port=port,
         workers=processes,
+        http=NoDelayH11Protocol,
         log_level="info",
         log_config=log_config,
         access_log=False,
