@@ -56,8 +56,9 @@ def validate(document: dict[str, Any]) -> CampaignConfig:
     problem."""
     try:
         config = parse_campaign(document)
+        registry.check_channel(config.provider, config.channel.value)
         registry.validate_options(config.provider, config.provider_options)
-    except (ConfigError, registry.UnknownProvider, registry.ProviderOptionsError) as error:
+    except (ConfigError, registry.UnknownProvider, registry.UnsupportedChannel, registry.ProviderOptionsError) as error:
         raise CampaignFileError(str(error).strip("'\"")) from None
     return config
 

@@ -220,7 +220,7 @@ def agents_list(
 @integrations_app.command("create")
 def integrations_create(
     agent: Annotated[str, typer.Option("--agent", help="The agent's id (a UUID, see `herald agents list`).")],
-    provider: Annotated[str, typer.Option("--provider", help="simulator or http (`herald campaign validate` lists).")],
+    provider: Annotated[str, typer.Option("--provider", help="simulator, http, twilio, vapi or whatsapp_cloud.")],
     channel: Annotated[
         Literal["phone_call", "whatsapp"], typer.Option("--channel", help="The channel of the integration.")
     ] = "phone_call",
@@ -235,15 +235,22 @@ def integrations_create(
     """Give an agent a channel through a provider; campaigns name it by the printed `iph_…`/`iwa_…` id."""
     from herald.campaign_file import CampaignFileError, read_options_file
     from herald.ids import IdFactory
-    from herald.providers.registry import ProviderOptionsError, UnknownProvider, validate_options
+    from herald.providers.registry import (
+        ProviderOptionsError,
+        UnknownProvider,
+        UnsupportedChannel,
+        check_channel,
+        validate_options,
+    )
     from herald.store.tenancy import agent_by_public_id, agent_owner, create_integration
 
     try:
         values = {} if options is None else read_options_file(options)
+        check_channel(provider, channel)
         validate_options(provider, values)
     except CampaignFileError as error:
         raise fail(f"{options}: {error}") from None
-    except (UnknownProvider, ProviderOptionsError) as error:
+    except (UnknownProvider, UnsupportedChannel, ProviderOptionsError) as error:
         raise fail(str(error)) from None
     with open_store() as store, store.tx() as tx:
         business_id = agent_owner(tx, agent)

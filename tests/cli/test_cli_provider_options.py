@@ -26,6 +26,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     ("extra", "message"),
     [
         ("provider: carrier_pigeon\n", "unknown provider 'carrier_pigeon'; known providers: http, simulator"),
+        ("provider: whatsapp_cloud\n", "provider 'whatsapp_cloud' works on whatsapp campaigns only, not phone_call"),
         ("provider_options: {phone: {human: -1}}\n", "phone.human: Input should be greater than or equal to 0"),
         (
             "provider_options: {phone: {human: 0, machine: 0, unknown: 0, no_answer: 0, busy: 0, failed: 0}}\n",

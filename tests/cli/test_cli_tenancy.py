@@ -56,6 +56,8 @@ def test_businesses_agents_and_integrations(herald: CliRunner, tmp_path: Path) -
     (tmp_path / "wrong.yaml").write_text("no_such_option: 1\n")
     assert "no_such_option" in _run(herald, *integration, "--options", "wrong.yaml", code=1)
     assert "no agent" in _run(herald, "integrations", "create", "--agent", "x", "--provider", "simulator", code=1)
+    refused = ["integrations", "create", "--agent", agent["public_id"], "--provider", "twilio", "--channel", "whatsapp"]
+    assert "provider 'twilio' works on phone_call campaigns only, not whatsapp" in _run(herald, *refused, code=1)
     listed = json.loads(_run(herald, "agents", "list", "--business", "globex", "--json"))["agents"]
     assert [a["public_id"] for a in listed][1] == agent["public_id"]
     assert listed[1]["integrations"] == [

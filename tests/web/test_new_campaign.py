@@ -149,6 +149,9 @@ def test_errors_are_shown_next_to_their_fields_and_the_input_is_kept(console: Co
     assert "not one of the agent's tags" in errors["agent.conversion.tag"]
     response = _post(client, name="Mixed", template="tpl")
     assert "cannot be set on a phone_call campaign" in _errors(response.text)["template"]
+    response = _post(client, name="Twilio texts", channel="whatsapp", template="tpl", provider="twilio")
+    assert response.status_code == 400
+    assert "provider 'twilio' works on phone_call campaigns only" in _errors(response.text)["provider"]
     with console.store.read() as tx:
         assert tx.connection.exec_driver_sql("SELECT count(*) FROM campaigns").scalar_one() == 0
 

@@ -24,6 +24,10 @@ class ProviderOptionsError(ValueError):
     """A campaign's `provider_options` do not fit its provider; the message names every problem."""
 
 
+class UnsupportedChannel(ValueError):
+    """The provider does not work on that channel (Twilio and Vapi place calls, WhatsApp Cloud sends messages)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """One provider: its options model, and factories (imported lazily, so the CLI starts fast)."""
@@ -37,6 +41,8 @@ class ProviderSpec:
     idempotent: bool = False
     #: `(options, url) -> httpx.Auth | None`: the credentials the provider's recording URLs need (None: none).
     recording_auth: str | None = None
+    #: The campaign channels it works on.
+    channels: frozenset[str] = frozenset({"phone_call", "whatsapp"})
 
     def _attribute(self, attribute: str) -> Any:
         return getattr(import_module(self.module), attribute)
@@ -65,18 +71,22 @@ class ProviderSpec:
         return self._attribute(self.recording_auth)(options, url)
 
 
+_CALLS = frozenset({"phone_call"})
+_MESSAGES = frozenset({"whatsapp"})
+
 _PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
     for spec in (
         ProviderSpec("simulator", "herald.providers.simulator", "SimulatorOptions", "live_simulator", None),
         ProviderSpec("http", "herald.providers.http", "HttpOptions", "HttpOutbound", "HttpInbound", idempotent=True),
-        ProviderSpec("vapi", "herald.providers.vapi", "VapiOptions", "VapiOutbound", "VapiInbound"),
+        ProviderSpec("vapi", "herald.providers.vapi", "VapiOptions", "VapiOutbound", "VapiInbound", channels=_CALLS),
         ProviderSpec(
             "whatsapp_cloud",
             "herald.providers.whatsapp_cloud",
             "WhatsAppCloudOptions",
             "WhatsAppCloudOutbound",
             "WhatsAppCloudInbound",
+            channels=_MESSAGES,
         ),
         ProviderSpec(
             "twilio",
@@ -85,6 +95,7 @@ _PROVIDERS: dict[str, ProviderSpec] = {
             "TwilioOutbound",
             "TwilioInbound",
             recording_auth="recording_auth",
+            channels=_CALLS,
         ),
     )
 }
@@ -114,3 +125,11 @@ def validate_options(name: str, options: Mapping[str, Any]) -> BaseModel:
             for item in error.errors()
         )
         raise ProviderOptionsError(f"provider_options for {name}: {problems}") from None
+
+
+def check_channel(name: str, channel: str) -> None:
+    """UnsupportedChannel when provider `name` does not work on `channel` (UnknownProvider for an unknown name)."""
+    channels = spec(name).channels
+    if channel not in channels:
+        works_on = " and ".join(sorted(channels))
+        raise UnsupportedChannel(f"provider {name!r} works on {works_on} campaigns only, not {channel}")

@@ -285,6 +285,11 @@ def problems(document: Mapping[str, Any], known: Iterable[str]) -> dict[str, str
                 found[key] = "; ".join(filter(None, (found.get(key), message)))
         return found
     try:
+        registry.check_channel(config.provider, config.channel.value)
+    except (registry.UnknownProvider, registry.UnsupportedChannel) as error:
+        found["provider"] = str(error).strip("'\"")
+        return found
+    try:
         registry.validate_options(config.provider, config.provider_options)
     except (registry.UnknownProvider, registry.ProviderOptionsError) as error:
         found["provider_options"] = str(error).strip("'\"")
