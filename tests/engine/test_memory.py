@@ -231,3 +231,38 @@ def test_a_suppression_committed_by_another_connection_closes_the_contact(
             select(t.contacts.c.opted_out).where(t.contacts.c.contact == numbers[-1])
         ).scalar_one()
     assert numbers[-1] not in called and closed
+
+
+def test_a_heartbeat_in_the_runs_own_transactions_keeps_the_view(
+    store: Store, campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from herald.engine.worker import Membership
+
+    loads: list[int] = []
+    load = memory_module.MemoryTx._load
+
+    def counted(self: memory_module.MemoryTx, campaign: Any) -> None:
+        loads.append(campaign.id)
+        load(self, campaign)
+
+    monkeypatch.setattr(memory_module.MemoryTx, "_load", counted)
+    campaign_id, engine = campaign(contacts=10, concurrency_limit=2)
+    membership = Membership(store, "simulate", on_lost=lambda: None)
+    beats: list[int] = []
+
+    def beat(tx: Any) -> None:
+        membership._last_beat = 0.0  # due at every batch here, whatever the wall clock says
+        membership.beat(tx)
+        beats.append(1)
+
+    try:
+        with store.read() as tx:
+            registered = tx.connection.execute(select(t.workers.c.heartbeat_at)).scalar_one()
+        engine.run(on_step=lambda _engine: None, on_batch=beat)
+        with store.read() as tx:
+            last = tx.connection.execute(select(t.workers.c.heartbeat_at)).scalar_one()
+    finally:
+        membership.close()
+    assert len(beats) == engine.stats.steps > 1
+    assert last >= registered
+    assert loads == [campaign_id]  # read once: the heartbeats were the run's own commits

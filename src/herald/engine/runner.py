@@ -129,12 +129,14 @@ class Engine:
         max_steps: int | None = None,
         on_step: Callable[[Engine], None] | None = None,
         progress: Callable[[Engine], None] | None = None,
+        on_batch: Callable[[Tx], None] | None = None,
     ) -> RunStats:
         """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`.
 
         `on_step` runs after each step's commit, so it can read what the step wrote; with it, every step commits
         on its own. `progress` also runs after each step but does not wait for a commit (it is for progress bars
         that show the engine's stats and clock), so under a virtual clock several steps still share one.
+        `on_batch` runs at the start of each write transaction, in it (a simulated run's heartbeat).
         """
         self.stats.started_at = self.stats.started_at or self.clock.now()
         # Under a virtual clock nobody waits between steps, so several share one commit (a commit costs more
@@ -157,6 +159,8 @@ class Engine:
                     tx_context = begin()
                     tx = tx_context.__enter__()
                     batch_started = time.perf_counter()
+                    if on_batch is not None:
+                        on_batch(tx)
                 wake, running = self._step(tx, now)
                 self.stats.steps += 1
                 if time.perf_counter() - batch_started >= batch_seconds:
