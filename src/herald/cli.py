@@ -942,7 +942,13 @@ def run(
             # Public ids stay random: seeded ids would repeat those of an earlier run in the same database.
             engine = Engine(store, Simulator(seed), clock, IdFactory())
             with _engine_progress("running") as show:
-                stats = engine.run(campaign or None, max_steps=None if until_finished else 1, progress=show)
+                stats = engine.run(
+                    campaign or None,
+                    max_steps=None if until_finished else 1,
+                    progress=show,
+                    # In the run's own transactions: a heartbeat thread's commits would make it reread its view.
+                    on_batch=membership.beat,
+                )
         finally:
             membership.close()
         with store.tx() as tx:

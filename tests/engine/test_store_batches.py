@@ -103,3 +103,18 @@ def test_event_inserts_stay_on_the_direct_path(store: Store) -> None:
         assert plan is not None and plan.names == _EVENT_KEYS
         stored = tx.connection.execute(select(t.events.c.applied_at, t.events.c.tries, t.events.c.subject)).one()
     assert tuple(stored) == (START, 0, "call")
+
+
+def test_in_flight_lookups_read_the_partial_index(store: Store) -> None:
+    # Without statistics SQLite would as soon take ix_contacts_campaign_order, which reads every contact of the
+    # campaign each step (16x slower at 20,000 contacts).
+    from herald.store.queries import _EXPIRED_CALLS, _EXPIRED_MESSAGES, _INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY, _plan
+
+    with store.tx() as tx:
+        for statement in (_INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY, _EXPIRED_CALLS, _EXPIRED_MESSAGES):
+            plan = _plan(statement, tx.connection.dialect)
+            assert plan is not None
+            params = [None] * plan.sql.count("?")
+            steps = [row[-1] for row in tx.connection.exec_driver_sql("EXPLAIN QUERY PLAN " + plan.sql, tuple(params))]
+            contacts = [step for step in steps if "contacts" in step]
+            assert contacts and all("ix_contacts_campaign_inflight" in step for step in contacts), steps

@@ -36,7 +36,8 @@ from herald.ids import IdFactory
 from herald.outbox import hooks as outbox
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, public_url
 from herald.providers.simulator import Simulator
-from herald.store import campaign_dnc, links
+from herald.store import campaign_dnc, links, memory
+from herald.store.memory import Memory, MemoryTx
 from herald.store.queries import ContactChange, Store, Tx
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
@@ -128,17 +129,26 @@ class Engine:
         max_steps: int | None = None,
         on_step: Callable[[Engine], None] | None = None,
         progress: Callable[[Engine], None] | None = None,
+        on_batch: Callable[[Tx], None] | None = None,
     ) -> RunStats:
         """Step until every campaign in scope is finished (or paused), nothing more can happen, or `until`.
 
         `on_step` runs after each step's commit, so it can read what the step wrote; with it, every step commits
         on its own. `progress` also runs after each step but does not wait for a commit (it is for progress bars
         that show the engine's stats and clock), so under a virtual clock several steps still share one.
+        `on_batch` runs at the start of each write transaction, in it (a simulated run's heartbeat).
         """
         self.stats.started_at = self.stats.started_at or self.clock.now()
         # Under a virtual clock nobody waits between steps, so several share one commit (a commit costs more
         # than a small step); under the real clock every step commits before the engine sleeps.
         batch_seconds = BATCH_WALL_SECONDS if isinstance(self.clock, VirtualClock) and on_step is None else 0.0
+        # A simulated run keeps its running phone campaigns in memory between batches (see herald.store.memory).
+        view = (
+            Memory(self.store)
+            if isinstance(self.clock, VirtualClock) and self.worker_id is None and memory.usable(self.store)
+            else None
+        )
+        begin: Callable[[], AbstractContextManager[Tx]] = self.store.tx if view is None else view.tx
         tx_context: AbstractContextManager[Tx] | None = None
         tx: Tx | None = None
         batch_started = 0.0
@@ -146,9 +156,11 @@ class Engine:
             while True:
                 now = self.clock.now()
                 if tx is None:
-                    tx_context = self.store.tx()
+                    tx_context = begin()
                     tx = tx_context.__enter__()
                     batch_started = time.perf_counter()
+                    if on_batch is not None:
+                        on_batch(tx)
                 wake, running = self._step(tx, now)
                 self.stats.steps += 1
                 if time.perf_counter() - batch_started >= batch_seconds:
@@ -178,8 +190,12 @@ class Engine:
                 tx_context = None
             raise
         finally:
-            if tx_context is not None:
-                tx_context.__exit__(None, None, None)
+            try:
+                if tx_context is not None:
+                    tx_context.__exit__(None, None, None)
+            finally:
+                if view is not None:
+                    view.close()
         self.stats.ended_at = self.clock.now()
         with self.store.tx() as tx:
             self.stats.finished_campaigns = [
@@ -216,6 +232,8 @@ class Engine:
 
     def _refresh(self, campaign: Campaign) -> CampaignContext:
         cached = self._contexts.get(campaign.id)
+        if cached is not None and cached.campaign is campaign:
+            return cached
         if cached is not None and cached.campaign.config is campaign.config:
             context = replace(cached, campaign=campaign)
         else:
@@ -574,12 +592,7 @@ class Engine:
             due = [record for record in tx.due_contacts(campaign.id, now, room) if record.id not in taken]
             numbers = [record.contact for record in due]
             # The business's list and the campaign's own: a number on either closes as an opted-out contact.
-            suppressed = (
-                tx.suppressed_numbers(campaign.business_id, numbers)
-                | campaign_dnc.listed_numbers(tx, campaign.id, numbers)
-                if due
-                else set()
-            )
+            suppressed = self._barred(tx, campaign, numbers) if due else set()
             changes: list[ContactChange] = [
                 (r.id, rules.opted_out(r.state), {}) for r in due if r.contact in suppressed
             ]
@@ -595,6 +608,15 @@ class Engine:
             if not waiting:
                 break
         return leased
+
+    def _barred(self, tx: Tx, campaign: Campaign, numbers: Sequence[str]) -> set[str]:
+        """Which of `numbers` are on the business's suppression list or the campaign's own."""
+        barred = tx.barred_numbers(campaign.business_id, campaign.id, numbers) if isinstance(tx, MemoryTx) else None
+        if barred is None:
+            barred = tx.suppressed_numbers(campaign.business_id, numbers) | campaign_dnc.listed_numbers(
+                tx, campaign.id, numbers
+            )
+        return barred
 
     def _within_local_hours(
         self, context: CampaignContext, due: Sequence[ContactRecord], changes: list[ContactChange], now: datetime

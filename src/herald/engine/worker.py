@@ -112,11 +112,28 @@ class Membership:
         # Heartbeats are about real processes, so they are on the wall clock whatever clock the engine runs on.
         with store.tx() as tx:
             self.id = claims.register(tx, kind, RealClock().now())
+        self._last_beat = time.monotonic()
         self._thread = threading.Thread(target=self._beat, name="herald-heartbeat", daemon=True)
         self._thread.start()
 
+    def beat(self, tx: Tx) -> None:
+        """Beat inside a write transaction of the caller's, when one is due; the thread then has nothing to do.
+
+        A simulated run beats this way at the start of its batches: a commit of the thread's own would be another
+        connection's commit, after which the run's in-memory view has to be read again (herald.store.memory).
+        """
+        if time.monotonic() - self._last_beat < HEARTBEAT_EVERY / 2:
+            return
+        self._last_beat = time.monotonic()
+        if not claims.heartbeat(tx, self.id, RealClock().now()):
+            log.error("worker %s was declared dead by another process; stopping", self.id)
+            self._on_lost()
+
     def _beat(self) -> None:
         while not self._done.wait(HEARTBEAT_EVERY):
+            if time.monotonic() - self._last_beat < HEARTBEAT_EVERY:
+                continue  # beaten meanwhile by `beat`
+            self._last_beat = time.monotonic()
             try:
                 with self.store.tx() as tx:
                     alive = claims.heartbeat(tx, self.id, RealClock().now())

@@ -6,8 +6,9 @@ Batches use executemany; idempotency (events, suppressions) is enforced by uniqu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -94,6 +95,10 @@ class Store:
         """
         with self._gate or nullcontext(), self.engine.begin() as connection:
             yield Tx(connection)
+
+    def write_gate(self) -> AbstractContextManager[None]:
+        """Held around every write transaction (see `tx`): the SQLite file's write gate, or nothing."""
+        return self._gate or nullcontext()
 
     @contextmanager
     def autocommit(self) -> Iterator[Tx]:
@@ -345,6 +350,11 @@ _NEXT_LEASE_EXPIRY = select(func.min(_c.lease_expires_at)).where(
     _c.campaign_id == bindparam("cid"), _c.inflight_id.is_not(None)
 )
 _ALL_CONTACTS = select(*_CONTACT_COLUMNS).where(_c.campaign_id == bindparam("cid")).order_by(_c.id)
+# For "campaign_id = ? AND inflight_id IS NOT NULL" SQLite picks ix_contacts_campaign_order as readily as the partial
+# ix_contacts_campaign_inflight (both start with campaign_id, and without ANALYZE statistics it cannot tell which is
+# small), and the first reads every contact of the campaign, each step. On SQLite these name the partial index.
+_INFLIGHT_INDEXED = frozenset(map(id, (_INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY, _EXPIRED_CALLS, _EXPIRED_MESSAGES)))
+_FROM_CONTACTS = re.compile(r"\bFROM contacts(?=\s+WHERE\b)")
 _CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
 _CONTACTS_BY_ID_LOCKED = _CONTACTS_BY_ID.order_by(_c.id).with_for_update()
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
@@ -549,7 +559,11 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
             processor = _result_processor(column.type, dialect)
             if processor is not None:
                 results.append((index, processor))
-    return _Plan(compiled.string, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results))
+    sql = compiled.string
+    if id(statement) in _INFLIGHT_INDEXED:
+        sql, count = _FROM_CONTACTS.subn("FROM contacts INDEXED BY ix_contacts_campaign_inflight", sql)
+        assert count == 1, sql
+    return _Plan(sql, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results))
 
 
 def _memoized(processor: Any) -> Any:
@@ -970,6 +984,11 @@ class Tx:
 
     def save_contacts(self, changes: Sequence[ContactChange], now: datetime) -> None:
         """Write new states (and extra columns, the same keys for every change) of many contacts."""
+        if changes:
+            self.save_contacts_at([(contact_id, state, extra, now) for contact_id, state, extra in changes])
+
+    def save_contacts_at(self, changes: Sequence[tuple[int, ContactState, dict[str, Any], datetime]]) -> None:
+        """`save_contacts` with each change's own `last_update` (the extra columns' keys the same for every one)."""
         if not changes:
             return
         extra_keys = tuple(sorted(changes[0][2]))
@@ -1008,7 +1027,7 @@ class Tx:
                         now,
                         contact_id,
                     ]
-                    for contact_id, state, extra in changes
+                    for contact_id, state, extra, now in changes
                 ],
             )
             return
@@ -1016,7 +1035,7 @@ class Tx:
             statement,
             [
                 {"_id": contact_id, **state_values(state), **extra, "last_update": now}
-                for contact_id, state, extra in changes
+                for contact_id, state, extra, now in changes
             ],
         )
 
@@ -1215,16 +1234,21 @@ class Tx:
 
     def update_calls(self, records: Sequence[CallRecord]) -> None:
         """Write the changed values of calls; records sharing the same changed keys go in one batch."""
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         known = self._calls
         for record in records:
             if record.values:
-                groups.setdefault(tuple(sorted(record.values)), []).append({"_id": record.id, **record.values})
                 view = known.get(record.id)
                 if view is not None:
                     for key, index in _CALL_VIEW_FIELDS.items():
                         if key in record.values:
                             view[index] = record.values[key]
+        self.write_call_values([(record.id, record.values) for record in records if record.values])
+
+    def write_call_values(self, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Set columns of calls by id; changes with the same keys go in one batch."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for call_id, values in changes:
+            groups.setdefault(tuple(sorted(values)), []).append({"_id": call_id, **values})
         for keys, params in groups.items():
             statement = _UPDATE_CALLS.get(keys)
             if statement is None:
@@ -1344,14 +1368,9 @@ class Tx:
             return []
         direct = self.direct()
         if direct is not None:
-            statement = _RECORD_EVENTS.get("direct")
-            if statement is None:
-                statement = _RECORD_EVENTS["direct"] = sqlite.insert(t.events).on_conflict_do_nothing(
-                    index_elements=["provider", "external_id", "kind"]
-                )
-            plan = direct.plan(statement, _EVENT_KEYS)
+            plan = self._event_plan(direct)
             # Every column is given (none left to a default), so rows go straight in the statement's order.
-            if plan is not None and plan.names == _EVENT_KEYS:
+            if plan is not None:
                 rows = [
                     [
                         event.provider,
@@ -1396,6 +1415,24 @@ class Tx:
             )
         inserted = {(row[0], row[1], row[2]) for row in self.connection.execute(statement, params)}
         return [event for key, event in unique.items() if key in inserted]
+
+    @staticmethod
+    def _event_plan(direct: _Direct) -> _Plan | None:
+        statement = _RECORD_EVENTS.get("direct")
+        if statement is None:
+            statement = _RECORD_EVENTS["direct"] = sqlite.insert(t.events).on_conflict_do_nothing(
+                index_elements=["provider", "external_id", "kind"]
+            )
+        plan = direct.plan(statement, _EVENT_KEYS)
+        return plan if plan is not None and plan.names == _EVENT_KEYS else None
+
+    def insert_event_rows(self, rows: list[list[Any]]) -> None:
+        """Store events known to be new and applied, as rows of values in `_EVENT_KEYS` order (SQLite only)."""
+        direct = self.direct()
+        plan = self._event_plan(direct) if direct is not None else None
+        if direct is None or plan is None:
+            raise RuntimeError("insert_event_rows needs SQLite's direct path")
+        direct.many_rows(plan, rows)
 
     def event_count(self) -> int:
         """Events stored."""
