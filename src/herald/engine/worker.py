@@ -7,6 +7,10 @@ Each round is a few short transactions, none of which calls a provider:
    claim due contacts within `concurrency_limit` and the daily message limit, end a finished cycle; the claim
    (the call or message row with Herald's id) commits here;
 4. start the claimed attempts at their providers, outside any transaction, and record each answer.
+`herald worker` (`run()`) does step 4 in a thread of its own, the starter, so a round does not wait for providers'
+answers: while one batch of starts is in flight the main thread goes on applying events and claiming. Only the
+starter takes this worker's claims, so none is started twice. (`round()` alone, as `herald run` and tests use it, does
+the four steps in turn.)
 What must hold across processes is decided by the database in the statement that changes the row (locks, SKIP
 LOCKED, conditional updates), never by one process's memory.
 """
@@ -79,27 +83,34 @@ class _Outbounds:
     def __init__(self, factory: Callable[[str, BaseModel], Outbound] | None = None) -> None:
         self._factory = factory
         self._made: dict[tuple[int, str], Outbound] = {}
+        # The main thread and the starter both ask; one adapter per key, or the other's pool would never close.
+        self._lock = threading.Lock()
 
     def get(self, campaign: Campaign) -> Outbound:
         config = campaign.config
         key = (campaign.id, repr(sorted(config.provider_options.items())) + config.provider)
+        with self._lock:
+            return self._get(key, config.provider, config.provider_options)
+
+    def _get(self, key: tuple[int, str], provider: str, provider_options: dict[str, Any]) -> Outbound:
         found = self._made.get(key)
         if found is None:
-            options = registry.validate_options(config.provider, config.provider_options)
+            options = registry.validate_options(provider, provider_options)
             if self._factory is not None:
-                found = self._factory(config.provider, options)
+                found = self._factory(provider, options)
             else:
-                found = registry.spec(config.provider).make_outbound(options)
+                found = registry.spec(provider).make_outbound(options)
             self._made[key] = found
         return found
 
     def close(self) -> None:
         """Release what the adapters hold (HTTP connection pools, threads)."""
-        for outbound in self._made.values():
+        with self._lock:
+            made, self._made = list(self._made.values()), {}
+        for outbound in made:
             close = getattr(outbound, "close", None)
             if callable(close):
                 close()
-        self._made.clear()
 
 
 class Membership:
@@ -201,6 +212,8 @@ class Worker:
         self.stats = WorkerStats()
         # The engine's rules and dispatch, in claim-only mode: its simulator is never called here.
         self.engine = Engine(store, Simulator(), self.clock, ids or IdFactory())
+        # The starter's own (an Engine is not thread-safe): it applies the `failed` events of refused starts.
+        self._start_engine = Engine(store, Simulator(), self.clock, IdFactory())
         self.outbounds = _Outbounds(outbound_factory)
         self.worker_id = 0
         self._next_recover: datetime | None = None
@@ -208,13 +221,19 @@ class Worker:
         self._stop = threading.Event()
         self._membership: Membership | None = None
         self._deliverer: Deliverer | None = None
+        self._starter: threading.Thread | None = None
+        #: Set when there may be claims to start (the starter's wake-up); `_closing` makes its next idle pass its last.
+        self._to_start = threading.Event()
+        self._closing = threading.Event()
+        self._starter_error: BaseException | None = None
+        self._stats_lock = threading.Lock()
 
     # --- life ----------------------------------------------------------------------------------------------------
 
     def register(self) -> int:
         """Record this worker and start its heartbeat; returns its id."""
         self._membership = Membership(self.store, "worker", self._stop.set)
-        self.worker_id = self.engine.worker_id = self._membership.id
+        self.worker_id = self.engine.worker_id = self._start_engine.worker_id = self._membership.id
         self._deliverer = start_for_worker(self.store, self.worker_id, self.clock)
         return self.worker_id
 
@@ -232,6 +251,8 @@ class Worker:
         if not self.worker_id:
             self.register()
         waker = _Waker(self.store, self._stop)
+        self._starter = threading.Thread(target=self._start_loop, name="herald-starter", daemon=True)
+        self._starter.start()
         try:
             while not self._stop.is_set():
                 busy = self.round()
@@ -240,10 +261,36 @@ class Worker:
         finally:
             waker.close()
             self.close()
+        if self._starter_error is not None:
+            raise self._starter_error
         return self.stats
+
+    def _start_loop(self) -> None:
+        """The starter: start this worker's claims (and the pool's) whenever told there may be some, and every poll
+        interval (retries come due, a dead worker's claims return to the pool); after `close()`, one last pass."""
+        try:
+            while True:
+                self._to_start.clear()
+                closing = self._closing.is_set()
+                busy = self._guarded(self._start_claimed)
+                if closing and not busy:
+                    return
+                if not busy:
+                    self._to_start.wait(self.poll_seconds)
+        except BaseException as error:
+            # What would have ended a round ends the worker, as it did when the round started the claims itself.
+            log.exception("the starter failed; stopping")
+            self._starter_error = error
+            self._stop.set()
 
     def close(self) -> None:
         """Stop the heartbeat and mark this worker stopped (its pending starts go back to the pool)."""
+        if self._starter is not None:
+            # It starts what was claimed before it stops, as a round would; then nothing else takes this worker's claims.
+            self._closing.set()
+            self._to_start.set()
+            self._starter.join()
+            self._starter = None
         self.outbounds.close()
         if self._deliverer is not None:
             self._deliverer.stop()
@@ -261,17 +308,30 @@ class Worker:
             return not running and inbox.next_available(tx) is None
 
     def round(self) -> bool:
-        """One round of work; True if there may be more to do at once (a full batch was taken)."""
+        """One round of work; True if there may be more to do at once (a full batch was taken). With the starter
+        running (`run()`), claims are handed to it instead of started here."""
         self.stats.rounds += 1
         busy = False
+        if self._starter is not None:
+            busy = self._guarded(self._recover)
+            busy = self._guarded(self._drain) or busy
+            if self._guarded(self._campaigns):
+                self._to_start.set()
+                busy = True
+            return busy
         for phase in (self._recover, self._drain, self._campaigns, self._start_claimed, self._drain):
-            try:
-                busy = phase() or busy
-            except (DBAPIError, Conflict) as error:
-                # Another process won a race (a lock, a conditional write): nothing was written; try next round.
-                self.stats.errors += 1
-                log.warning("%s: %s", phase.__name__, error)
+            busy = self._guarded(phase) or busy
         return busy
+
+    def _guarded(self, phase: Callable[[], bool]) -> bool:
+        try:
+            return phase()
+        except (DBAPIError, Conflict) as error:
+            # Another process won a race (a lock, a conditional write): nothing was written; try next round.
+            with self._stats_lock:
+                self.stats.errors += 1
+            log.warning("%s: %s", getattr(phase, "__name__", phase), error)
+            return False
 
     # --- 1. recovery ---------------------------------------------------------------------------------------------
 
@@ -307,14 +367,20 @@ class Worker:
             return False
 
     def _fail_starts(
-        self, tx: Tx, channel: str, failures: Sequence[tuple[claims.Start, str, str]], now: datetime
+        self,
+        tx: Tx,
+        channel: str,
+        failures: Sequence[tuple[claims.Start, str, str]],
+        now: datetime,
+        engine: Engine | None = None,
     ) -> None:
         """Starts that will not happen, as (start, code, message): recorded as refused, then failed through the rules
-        (the failed-retry limit decides what comes next)."""
+        (the failed-retry limit decides what comes next). `engine`: the calling thread's (the main one's by default)."""
         if not failures:
             return
+        engine = engine or self.engine
         external = claims.rejected(tx, channel, failures)
-        self.engine._contexts.clear()
+        engine._contexts.clear()
         events = [
             ProviderEvent(
                 start.provider,
@@ -326,7 +392,7 @@ class Worker:
             )
             for (start, code, message), external_id in zip(failures, external, strict=True)
         ]
-        self.engine.ingest(tx, events, now)
+        engine.ingest(tx, events, now)
 
     # --- 2. the inbox ----------------------------------------------------------------------------------------------
 
@@ -462,7 +528,8 @@ class Worker:
             claims.retry_later(tx, channel, retry, now)
             if scheduled:
                 inbox.add(tx, scheduled, now, scheduled=True)
-            self._fail_starts(tx, channel, refused, now)
+            starter = threading.current_thread() is self._starter
+            self._fail_starts(tx, channel, refused, now, self._start_engine if starter else None)
         self.stats.started += len(ok)
         self.stats.start_retries += len(retry)
         self.stats.start_rejected += len(refused)
