@@ -273,6 +273,8 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
     """Provider ids learnt from webhooks that echo Herald's id, as (attempt id, provider's id): a start whose answer
     was never recorded (its worker died, the answer was lost: no id, or a `pending:` stand-in) is complete from here
     on, and its events find it."""
+    # A call's events all echo its id (~3 per call): one update per attempt, not per event.
+    pairs = list(dict.fromkeys(pairs))
     if not pairs:
         return
     if subject == "call":
