@@ -174,8 +174,12 @@ class _Waker:
         deadline = time.monotonic() + seconds
         try:
             # In short slices, so that a stop asked for meanwhile is seen within half a second.
+            driver = self._listener.driver_connection
             while not self._stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
-                for _ in self._listener.driver_connection.notifies(timeout=min(remaining, 0.5), stop_after=1):
+                if list(driver.notifies(timeout=min(remaining, 0.5), stop_after=1)):
+                    # Every webhook notifies: the ones queued meanwhile are taken too (after the first generator has
+                    # let go of the connection's lock), so a burst is one round, not one round each.
+                    list(driver.notifies(timeout=0))
                     return
         except Exception as error:  # a broken listening connection must not stop the worker: poll instead
             log.warning("LISTEN connection lost, polling instead: %s", error)
@@ -443,6 +447,10 @@ class Worker:
         engine = self.engine
         claimed_before = engine.stats.attempts
         with self.store.tx() as tx:
+            if not claims.campaign_free(tx, campaign_id):
+                # Another worker (or a user's action) holds it: that worker is claiming for it now, and waiting
+                # behind it would only queue every worker on one row; the next round looks again.
+                return False
             campaign = tx.lock_campaign(campaign_id)
             # Read once the lock is held: what this claims is stamped after every release it has seen.
             now = self.clock.now()
