@@ -59,6 +59,11 @@ RECOVER_EVERY = timedelta(seconds=5)
 LEASE_CHECK_EVERY = timedelta(seconds=30)
 #: How far ahead a worker reserves start slots of a rate-limited provider (and sleeps to reach them).
 PACE_HORIZON = 1.0
+#: The starter is woken by each claim; on its own it looks for due starts (retries, a dead worker's) this often.
+STARTER_POLL = 1.0
+#: Under load every webhook's NOTIFY would start a round; a woken worker lets this much pass since its last round
+#: began, so rounds take the events in batches and the queries every round makes are paid less often.
+ROUND_GAP = 0.025
 
 
 @dataclass
@@ -259,9 +264,11 @@ class Worker:
         self._starter.start()
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 busy = self.round()
                 if not busy and not self._stop.is_set():
                     waker.wait(self.poll_seconds)
+                    self._stop.wait(began + ROUND_GAP - time.monotonic())
         finally:
             waker.close()
             self.close()
@@ -280,7 +287,7 @@ class Worker:
                 if closing and not busy:
                     return
                 if not busy:
-                    self._to_start.wait(self.poll_seconds)
+                    self._to_start.wait(max(self.poll_seconds, STARTER_POLL))
         except BaseException as error:
             # What would have ended a round ends the worker, as it did when the round started the claims itself.
             log.exception("the starter failed; stopping")
@@ -317,7 +324,9 @@ class Worker:
         self.stats.rounds += 1
         busy = False
         if self._starter is not None:
-            busy = self._guarded(self._recover)
+            if self._guarded(self._recover):  # a dead worker's claims may be back in the pool
+                self._to_start.set()
+                busy = True
             busy = self._guarded(self._drain) or busy
             if self._guarded(self._campaigns):
                 self._to_start.set()
@@ -488,15 +497,18 @@ class Worker:
 
     def _start_claimed(self) -> bool:
         busy = False
-        for channel in ("call", "message"):
-            now = self.clock.now()
-            with self.store.tx() as tx:
+        now = self.clock.now()
+        taken: list[tuple[str, list[claims.Start], dict[int, Campaign]]] = []
+        # Both channels in one transaction: one commit per pass.
+        with self.store.tx() as tx:
+            for channel in ("call", "message"):
                 starts = claims.take_starts(tx, channel, self.worker_id, now, self.batch)
                 campaigns = {cid: tx.campaign(cid) for cid in {start.campaign_id for start in starts}}
                 if channel == "message":  # tracked links: tokens commit with the take, before the provider call
                     starts = links.track_starts(tx, campaigns, starts, now, public_url())
-            if not starts:
-                continue
+                if starts:
+                    taken.append((channel, starts, campaigns))
+        for channel, starts, campaigns in taken:
             busy = busy or len(starts) >= self.batch
             by_campaign: dict[int, list[claims.Start]] = {}
             for start in starts:
