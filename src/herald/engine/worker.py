@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -522,16 +522,30 @@ class Worker:
         try:
             outbound = self.outbounds.get(campaign)
         except (registry.UnknownProvider, registry.ProviderOptionsError, KeyError, ValueError) as error:
-            results = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
-        else:
-            # getattr: test doubles and older adapters may not declare a rate at all.
-            throughput: Throughput | None = getattr(outbound, "throughput", None)
-            if throughput is None:
-                results = _call(outbound, channel, campaign, starts, now)
-            else:
-                starts, results = self._paced(outbound, throughput, channel, campaign, starts)
+            failed = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
+            self._record(channel, None, starts, failed, now)
+            return
+        # getattr: test doubles and older adapters may not declare a rate at all.
+        throughput: Throughput | None = getattr(outbound, "throughput", None)
+        if throughput is None:
+            self._record(channel, outbound, starts, _call(outbound, channel, campaign, starts, now), now)
+            return
+        # Each paced group is recorded as soon as it is made, not after the whole reservation (up to PACE_HORIZON
+        # later): a webhook about a start (a reply found by the provider's id) can match it sooner.
+        for group, results in self._paced(outbound, throughput, channel, campaign, starts):
+            self._record(channel, outbound, group, results, self.clock.now())
+
+    def _record(
+        self,
+        channel: str,
+        outbound: Outbound | None,
+        starts: Sequence[claims.Start],
+        results: Sequence[StartResult],
+        now: datetime,
+    ) -> None:
+        """Record the providers' answers to starts: started, back to the pool for a retry, or refused and failed."""
         # A live simulator hands over its attempts' future events; a real provider's come as webhooks.
-        scheduled = outbound.scheduled(now) if isinstance(outbound, SchedulesEvents) else []
+        scheduled: list[ProviderEvent] = outbound.scheduled(now) if isinstance(outbound, SchedulesEvents) else []
         ok = [(start.id, result.external_id or "") for start, result in zip(starts, results, strict=True) if result.ok]
         retry = [
             (start, result.error_code, result.error_msg)
@@ -561,17 +575,16 @@ class Worker:
         channel: str,
         campaign: Campaign,
         starts: Sequence[claims.Start],
-    ) -> tuple[list[claims.Start], list[StartResult]]:
+    ) -> Iterator[tuple[list[claims.Start], list[StartResult]]]:
         """Starts within the provider's rate, shared with every worker through the database: slots opening within
         `PACE_HORIZON` are reserved and the starts made at their times; the others go back to the pool for whichever
-        worker gets the next slots. Returns the starts made and their results."""
+        worker gets the next slots. Yields each group of starts made at one time, with their results."""
         with self.store.tx() as tx:
             wall = time.time()
             reservation = throttle.reserve(tx, throughput, len(starts), wall, PACE_HORIZON)
             taken, rest = list(starts[: len(reservation.go)]), starts[len(reservation.go) :]
             back_at = self.clock.now() + timedelta(seconds=max(0.0, reservation.retry_at - wall))
             claims.hand_back(tx, channel, rest, back_at)
-        results: list[StartResult] = []
         index = 0
         while index < len(taken):
             # Never inside a transaction, and at most the horizon: the slot is this worker's alone.
@@ -582,9 +595,9 @@ class Worker:
             end = index + 1
             while end < len(taken) and reservation.go[end] <= wall:
                 end += 1
-            results.extend(_call(outbound, channel, campaign, taken[index:end], self.clock.now()))
+            group = taken[index:end]
+            yield group, _call(outbound, channel, campaign, group, self.clock.now())
             index = end
-        return taken, results
 
 
 def _bare_start(row_id: int, public_id: str, provider: str) -> claims.Start:
