@@ -166,6 +166,7 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
                 worker_exit_codes=codes,
                 postgres_counters={key: stats_after[key] - value for key, value in stats_before.items()},
                 cpu_seconds={role: round(value, 1) for role, value in cpu.items()},
+                cpu_ms_per_attempt={role: round(1000 * value / max(attempts, 1), 2) for role, value in cpu.items()},
                 cpu_share_of_machine=round(sum(cpu.values()) / (seconds * (machine()["cpus"] or 1)), 2),
                 load_average_after=machine()["load_average"],
             )
@@ -237,6 +238,8 @@ def main() -> int:
                 f"{r['events_applied_per_second']:,.0f}",
                 f"{r['ratio_to_sqlite_1']:.2f}x" if r["ratio_to_sqlite_1"] is not None else "-",
                 f"{cpu['workers']:.1f}/{cpu['serve']:.1f}/{cpu['agent']:.1f}/{cpu['postgres']:.1f}",
+                "/".join(f"{r['cpu_ms_per_attempt'][role]:.2f}" for role in ("workers", "serve", "agent", "postgres"))
+                + f" = {sum(r['cpu_ms_per_attempt'].values()):.2f}",
                 f"{r['cpu_share_of_machine']:.0%}",
             ]
         )
@@ -250,6 +253,7 @@ def main() -> int:
                 "events/s",
                 "vs sqlite 1w",
                 "CPU s w/serve/agent/pg",
+                "CPU ms per attempt w/serve/agent/pg",
                 "CPU",
             ],
             rows,

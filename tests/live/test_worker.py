@@ -21,7 +21,7 @@ from herald.domain.campaign import parse_campaign
 from herald.domain.statuses import CampaignStatus
 from herald.engine.campaigns import act, add_contacts, create_campaign
 from herald.engine.clock import VirtualClock
-from herald.engine.worker import STALE_AFTER, Worker
+from herald.engine.worker import STALE_AFTER, Worker, _Waker
 from herald.ids import IdFactory
 from herald.providers.base import CallRequest, MessageRequest, ProviderEvent, StartResult
 from herald.providers.simulator import LiveSimulator, SimulatorOptions
@@ -391,3 +391,27 @@ def test_two_workers_keep_the_daily_message_limit_between_them(store: Store) -> 
     per_day = Counter(instant.astimezone(zone).date() for instant in created)
     assert sorted(per_day.values()) == [5, 10, 10]
     assert sum(worker.stats.started for worker in workers) == 25
+
+
+def test_a_burst_of_notifications_wakes_a_worker_once_and_a_later_one_again(database_url: str, store: Store) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers poll")
+    waker = _Waker(store, threading.Event())
+
+    def woken() -> bool:
+        # In a thread, so that a waker that hangs fails the test instead of hanging it.
+        thread = threading.Thread(target=waker.wait, args=(600,), daemon=True)
+        thread.start()
+        thread.join(60)
+        return not thread.is_alive()
+
+    try:
+        for _ in range(3):
+            with store.tx() as tx:
+                tx.notify_workers()
+        assert woken()
+        with store.tx() as tx:
+            tx.notify_workers()
+        assert woken()
+    finally:
+        waker.close()

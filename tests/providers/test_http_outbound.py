@@ -386,3 +386,31 @@ def test_a_token_that_is_not_ascii_is_a_config_error(agent: FakeAgent) -> None:
     with HttpOutbound(options(agent.url, auth_token="tökén-with-accents")) as adapter:
         [result] = adapter.start_calls(calls(1), NOW)
     assert result == StartResult.retryable("config_error", "auth_token is not ASCII text")
+
+
+def test_a_kept_connection_the_backend_closed_is_replaced() -> None:
+    # The backend answers as if keeping the connection, then closes it: the next start opens a new one.
+    ports: list[int] = []
+
+    def answer_and_hang_up(handler: BaseHTTPRequestHandler, raw: bytes) -> Reply:
+        ports.append(handler.client_address[1])
+        handler.close_connection = True
+        return 200, {"Content-Type": "application/json"}, json.dumps({"external_id": f"c{len(ports)}"}).encode()
+
+    with Scripted(answer_and_hang_up) as server, HttpOutbound(options(server.url)) as adapter:
+        results = [adapter.start_calls(calls(1, prefix=f"cll_k{index}"), NOW)[0] for index in range(3)]
+    assert [result.external_id for result in results] == ["c1", "c2", "c3"]
+    assert len(set(ports)) == 3
+
+
+def test_a_proxy_from_the_environment_goes_through_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    # http.client ignores HTTP_PROXY; httpx honours it, so with a proxy set the adapter keeps httpx.
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    with HttpOutbound(options("http://agent.example")) as proxied:
+        assert proxied._keep_alive is None
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.delenv("http_proxy", raising=False)
+    with HttpOutbound(options("http://agent.example")) as direct:
+        assert direct._keep_alive is not None

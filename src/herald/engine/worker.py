@@ -7,6 +7,10 @@ Each round is a few short transactions, none of which calls a provider:
    claim due contacts within `concurrency_limit` and the daily message limit, end a finished cycle; the claim
    (the call or message row with Herald's id) commits here;
 4. start the claimed attempts at their providers, outside any transaction, and record each answer.
+`herald worker` (`run()`) does step 4 in a thread of its own, the starter, so a round does not wait for providers'
+answers: while one batch of starts is in flight the main thread goes on applying events and claiming. Only the
+starter takes this worker's claims, so none is started twice. (`round()` alone, as `herald run` and tests use it, does
+the four steps in turn.)
 What must hold across processes is decided by the database in the statement that changes the row (locks, SKIP
 LOCKED, conditional updates), never by one process's memory.
 """
@@ -16,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +59,11 @@ RECOVER_EVERY = timedelta(seconds=5)
 LEASE_CHECK_EVERY = timedelta(seconds=30)
 #: How far ahead a worker reserves start slots of a rate-limited provider (and sleeps to reach them).
 PACE_HORIZON = 1.0
+#: The starter is woken by each claim; on its own it looks for due starts (retries, a dead worker's) this often.
+STARTER_POLL = 1.0
+#: Under load every webhook's NOTIFY would start a round; a woken worker lets this much pass since its last round
+#: began, so rounds take the events in batches and the queries every round makes are paid less often.
+ROUND_GAP = 0.025
 
 
 @dataclass
@@ -79,27 +88,34 @@ class _Outbounds:
     def __init__(self, factory: Callable[[str, BaseModel], Outbound] | None = None) -> None:
         self._factory = factory
         self._made: dict[tuple[int, str], Outbound] = {}
+        # The main thread and the starter both ask; one adapter per key, or the other's pool would never close.
+        self._lock = threading.Lock()
 
     def get(self, campaign: Campaign) -> Outbound:
         config = campaign.config
         key = (campaign.id, repr(sorted(config.provider_options.items())) + config.provider)
+        with self._lock:
+            return self._get(key, config.provider, config.provider_options)
+
+    def _get(self, key: tuple[int, str], provider: str, provider_options: dict[str, Any]) -> Outbound:
         found = self._made.get(key)
         if found is None:
-            options = registry.validate_options(config.provider, config.provider_options)
+            options = registry.validate_options(provider, provider_options)
             if self._factory is not None:
-                found = self._factory(config.provider, options)
+                found = self._factory(provider, options)
             else:
-                found = registry.spec(config.provider).make_outbound(options)
+                found = registry.spec(provider).make_outbound(options)
             self._made[key] = found
         return found
 
     def close(self) -> None:
         """Release what the adapters hold (HTTP connection pools, threads)."""
-        for outbound in self._made.values():
+        with self._lock:
+            made, self._made = list(self._made.values()), {}
+        for outbound in made:
             close = getattr(outbound, "close", None)
             if callable(close):
                 close()
-        self._made.clear()
 
 
 class Membership:
@@ -180,8 +196,12 @@ class _Waker:
         deadline = time.monotonic() + seconds
         try:
             # In short slices, so that a stop asked for meanwhile is seen within half a second.
+            driver = self._listener.driver_connection
             while not self._stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
-                for _ in self._listener.driver_connection.notifies(timeout=min(remaining, 0.5), stop_after=1):
+                if list(driver.notifies(timeout=min(remaining, 0.5), stop_after=1)):
+                    # Every webhook notifies: the ones queued meanwhile are taken too (after the first generator has
+                    # let go of the connection's lock), so a burst is one round, not one round each.
+                    list(driver.notifies(timeout=0))
                     return
         except Exception as error:  # a broken listening connection must not stop the worker: poll instead
             log.warning("LISTEN connection lost, polling instead: %s", error)
@@ -218,6 +238,8 @@ class Worker:
         self.stats = WorkerStats()
         # The engine's rules and dispatch, in claim-only mode: its simulator is never called here.
         self.engine = Engine(store, Simulator(), self.clock, ids or IdFactory())
+        # The starter's own (an Engine is not thread-safe): it applies the `failed` events of refused starts.
+        self._start_engine = Engine(store, Simulator(), self.clock, IdFactory())
         self.outbounds = _Outbounds(outbound_factory)
         self.worker_id = 0
         self._next_recover: datetime | None = None
@@ -225,13 +247,19 @@ class Worker:
         self._stop = threading.Event()
         self._membership: Membership | None = None
         self._deliverer: Deliverer | None = None
+        self._starter: threading.Thread | None = None
+        #: Set when there may be claims to start (the starter's wake-up); `_closing` makes its next idle pass its last.
+        self._to_start = threading.Event()
+        self._closing = threading.Event()
+        self._starter_error: BaseException | None = None
+        self._stats_lock = threading.Lock()
 
     # --- life ----------------------------------------------------------------------------------------------------
 
     def register(self) -> int:
         """Record this worker and start its heartbeat; returns its id."""
         self._membership = Membership(self.store, "worker", self._stop.set)
-        self.worker_id = self.engine.worker_id = self._membership.id
+        self.worker_id = self.engine.worker_id = self._start_engine.worker_id = self._membership.id
         self._deliverer = start_for_worker(self.store, self.worker_id, self.clock)
         return self.worker_id
 
@@ -249,18 +277,48 @@ class Worker:
         if not self.worker_id:
             self.register()
         waker = _Waker(self.store, self._stop)
+        self._starter = threading.Thread(target=self._start_loop, name="herald-starter", daemon=True)
+        self._starter.start()
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 busy = self.round()
                 if not busy and not self._stop.is_set():
                     waker.wait(self.poll_seconds)
+                    self._stop.wait(began + ROUND_GAP - time.monotonic())
         finally:
             waker.close()
             self.close()
+        if self._starter_error is not None:
+            raise self._starter_error
         return self.stats
+
+    def _start_loop(self) -> None:
+        """The starter: start this worker's claims (and the pool's) whenever told there may be some, and every poll
+        interval (retries come due, a dead worker's claims return to the pool); after `close()`, one last pass."""
+        try:
+            while True:
+                self._to_start.clear()
+                closing = self._closing.is_set()
+                busy = self._guarded(self._start_claimed)
+                if closing and not busy:
+                    return
+                if not busy:
+                    self._to_start.wait(max(self.poll_seconds, STARTER_POLL))
+        except BaseException as error:
+            # What would have ended a round ends the worker, as it did when the round started the claims itself.
+            log.exception("the starter failed; stopping")
+            self._starter_error = error
+            self._stop.set()
 
     def close(self) -> None:
         """Stop the heartbeat and mark this worker stopped (its pending starts go back to the pool)."""
+        if self._starter is not None:
+            # It starts what was claimed before it stops, as a round would; then nothing else takes this worker's claims.
+            self._closing.set()
+            self._to_start.set()
+            self._starter.join()
+            self._starter = None
         self.outbounds.close()
         if self._deliverer is not None:
             self._deliverer.stop()
@@ -278,17 +336,32 @@ class Worker:
             return not running and inbox.next_available(tx) is None
 
     def round(self) -> bool:
-        """One round of work; True if there may be more to do at once (a full batch was taken)."""
+        """One round of work; True if there may be more to do at once (a full batch was taken). With the starter
+        running (`run()`), claims are handed to it instead of started here."""
         self.stats.rounds += 1
         busy = False
+        if self._starter is not None:
+            if self._guarded(self._recover):  # a dead worker's claims may be back in the pool
+                self._to_start.set()
+                busy = True
+            busy = self._guarded(self._drain) or busy
+            if self._guarded(self._campaigns):
+                self._to_start.set()
+                busy = True
+            return busy
         for phase in (self._recover, self._drain, self._campaigns, self._start_claimed, self._drain):
-            try:
-                busy = phase() or busy
-            except (DBAPIError, Conflict) as error:
-                # Another process won a race (a lock, a conditional write): nothing was written; try next round.
-                self.stats.errors += 1
-                log.warning("%s: %s", phase.__name__, error)
+            busy = self._guarded(phase) or busy
         return busy
+
+    def _guarded(self, phase: Callable[[], bool]) -> bool:
+        try:
+            return phase()
+        except (DBAPIError, Conflict) as error:
+            # Another process won a race (a lock, a conditional write): nothing was written; try next round.
+            with self._stats_lock:
+                self.stats.errors += 1
+            log.warning("%s: %s", getattr(phase, "__name__", phase), error)
+            return False
 
     # --- 1. recovery ---------------------------------------------------------------------------------------------
 
@@ -324,14 +397,20 @@ class Worker:
             return False
 
     def _fail_starts(
-        self, tx: Tx, channel: str, failures: Sequence[tuple[claims.Start, str, str]], now: datetime
+        self,
+        tx: Tx,
+        channel: str,
+        failures: Sequence[tuple[claims.Start, str, str]],
+        now: datetime,
+        engine: Engine | None = None,
     ) -> None:
         """Starts that will not happen, as (start, code, message): recorded as refused, then failed through the rules
-        (the failed-retry limit decides what comes next)."""
+        (the failed-retry limit decides what comes next). `engine`: the calling thread's (the main one's by default)."""
         if not failures:
             return
+        engine = engine or self.engine
         external = claims.rejected(tx, channel, failures)
-        self.engine._contexts.clear()
+        engine._contexts.clear()
         events = [
             ProviderEvent(
                 start.provider,
@@ -343,7 +422,7 @@ class Worker:
             )
             for (start, code, message), external_id in zip(failures, external, strict=True)
         ]
-        self.engine.ingest(tx, events, now)
+        engine.ingest(tx, events, now)
 
     # --- 2. the inbox ----------------------------------------------------------------------------------------------
 
@@ -394,6 +473,10 @@ class Worker:
         engine = self.engine
         claimed_before = engine.stats.attempts
         with self.store.tx() as tx:
+            if not claims.campaign_free(tx, campaign_id):
+                # Another worker (or a user's action) holds it: that worker is claiming for it now, and waiting
+                # behind it would only queue every worker on one row; the next round looks again.
+                return False
             campaign = tx.lock_campaign(campaign_id)
             # Read once the lock is held: what this claims is stamped after every release it has seen.
             now = self.clock.now()
@@ -431,15 +514,18 @@ class Worker:
 
     def _start_claimed(self) -> bool:
         busy = False
-        for channel in ("call", "message"):
-            now = self.clock.now()
-            with self.store.tx() as tx:
+        now = self.clock.now()
+        taken: list[tuple[str, list[claims.Start], dict[int, Campaign]]] = []
+        # Both channels in one transaction: one commit per pass.
+        with self.store.tx() as tx:
+            for channel in ("call", "message"):
                 starts = claims.take_starts(tx, channel, self.worker_id, now, self.batch)
                 campaigns = {cid: tx.campaign(cid) for cid in {start.campaign_id for start in starts}}
                 if channel == "message":  # tracked links: tokens commit with the take, before the provider call
                     starts = links.track_starts(tx, campaigns, starts, now, public_url())
-            if not starts:
-                continue
+                if starts:
+                    taken.append((channel, starts, campaigns))
+        for channel, starts, campaigns in taken:
             busy = busy or len(starts) >= self.batch
             by_campaign: dict[int, list[claims.Start]] = {}
             for start in starts:
@@ -453,16 +539,30 @@ class Worker:
         try:
             outbound = self.outbounds.get(campaign)
         except (registry.UnknownProvider, registry.ProviderOptionsError, KeyError, ValueError) as error:
-            results = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
-        else:
-            # getattr: test doubles and older adapters may not declare a rate at all.
-            throughput: Throughput | None = getattr(outbound, "throughput", None)
-            if throughput is None:
-                results = _call(outbound, channel, campaign, starts, now)
-            else:
-                starts, results = self._paced(outbound, throughput, channel, campaign, starts)
+            failed = [StartResult.retryable("provider_unavailable", str(error)) for _ in starts]
+            self._record(channel, None, starts, failed, now)
+            return
+        # getattr: test doubles and older adapters may not declare a rate at all.
+        throughput: Throughput | None = getattr(outbound, "throughput", None)
+        if throughput is None:
+            self._record(channel, outbound, starts, _call(outbound, channel, campaign, starts, now), now)
+            return
+        # Each paced group is recorded as soon as it is made, not after the whole reservation (up to PACE_HORIZON
+        # later): a webhook about a start (a reply found by the provider's id) can match it sooner.
+        for group, results in self._paced(outbound, throughput, channel, campaign, starts):
+            self._record(channel, outbound, group, results, self.clock.now())
+
+    def _record(
+        self,
+        channel: str,
+        outbound: Outbound | None,
+        starts: Sequence[claims.Start],
+        results: Sequence[StartResult],
+        now: datetime,
+    ) -> None:
+        """Record the providers' answers to starts: started, back to the pool for a retry, or refused and failed."""
         # A live simulator hands over its attempts' future events; a real provider's come as webhooks.
-        scheduled = outbound.scheduled(now) if isinstance(outbound, SchedulesEvents) else []
+        scheduled: list[ProviderEvent] = outbound.scheduled(now) if isinstance(outbound, SchedulesEvents) else []
         ok = [(start.id, result.external_id or "") for start, result in zip(starts, results, strict=True) if result.ok]
         retry = [
             (start, result.error_code, result.error_msg)
@@ -479,7 +579,8 @@ class Worker:
             claims.retry_later(tx, channel, retry, now)
             if scheduled:
                 inbox.add(tx, scheduled, now, scheduled=True)
-            self._fail_starts(tx, channel, refused, now)
+            starter = threading.current_thread() is self._starter
+            self._fail_starts(tx, channel, refused, now, self._start_engine if starter else None)
         self.stats.started += len(ok)
         self.stats.start_retries += len(retry)
         self.stats.start_rejected += len(refused)
@@ -491,17 +592,16 @@ class Worker:
         channel: str,
         campaign: Campaign,
         starts: Sequence[claims.Start],
-    ) -> tuple[list[claims.Start], list[StartResult]]:
+    ) -> Iterator[tuple[list[claims.Start], list[StartResult]]]:
         """Starts within the provider's rate, shared with every worker through the database: slots opening within
         `PACE_HORIZON` are reserved and the starts made at their times; the others go back to the pool for whichever
-        worker gets the next slots. Returns the starts made and their results."""
+        worker gets the next slots. Yields each group of starts made at one time, with their results."""
         with self.store.tx() as tx:
             wall = time.time()
             reservation = throttle.reserve(tx, throughput, len(starts), wall, PACE_HORIZON)
             taken, rest = list(starts[: len(reservation.go)]), starts[len(reservation.go) :]
             back_at = self.clock.now() + timedelta(seconds=max(0.0, reservation.retry_at - wall))
             claims.hand_back(tx, channel, rest, back_at)
-        results: list[StartResult] = []
         index = 0
         while index < len(taken):
             # Never inside a transaction, and at most the horizon: the slot is this worker's alone.
@@ -512,9 +612,9 @@ class Worker:
             end = index + 1
             while end < len(taken) and reservation.go[end] <= wall:
                 end += 1
-            results.extend(_call(outbound, channel, campaign, taken[index:end], self.clock.now()))
+            group = taken[index:end]
+            yield group, _call(outbound, channel, campaign, group, self.clock.now())
             index = end
-        return taken, results
 
 
 def _bare_start(row_id: int, public_id: str, provider: str) -> claims.Start:

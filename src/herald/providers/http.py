@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from herald.providers.base import (
@@ -38,7 +37,7 @@ from herald.providers.transport import MAX_CONCURRENCY as MAX_CONCURRENCY
 from herald.providers.transport import MAX_MESSAGE as MAX_MESSAGE
 
 # Re-exported (`X as X`): other adapters and branches import these two from here.
-from herald.providers.transport import PooledOutbound, redact, response_json, says_later
+from herald.providers.transport import Answer, PooledOutbound, redact, response_json, says_later
 
 NAME = "http"
 SIGNATURE_HEADER = "X-Herald-Signature"
@@ -116,7 +115,7 @@ class HttpOutbound(PooledOutbound):
     throughput: Throughput | None = None
 
     def __init__(self, options: HttpOptions, max_concurrency: int = MAX_CONCURRENCY) -> None:
-        super().__init__(options.base_url, options.timeout_seconds, max_concurrency, "herald-http")
+        super().__init__(options.base_url, options.timeout_seconds, max_concurrency, "herald-http", keep_alive=True)
         self.options = options
         self.callback_url = public_url() + WEBHOOK_PATH
 
@@ -164,13 +163,13 @@ class HttpOutbound(PooledOutbound):
         def post(item: tuple[str, dict[str, Any]], token: str) -> StartResult:
             key, body = item
             headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
-            response = self._post_json(url, body, headers, "auth_token")
+            response = self._post_kept(url, body, headers, "auth_token")
             return response if isinstance(response, StartResult) else _classify(response, token)
 
         return self._start_all(bodies, lambda: resolve_secret(self.options.auth_token), post)
 
 
-def _classify(response: httpx.Response, token: str) -> StartResult:
+def _classify(response: Answer, token: str) -> StartResult:
     """A backend's answer to a start as a StartResult (see the retry classification in the contract)."""
     status, payload = response.status_code, response_json(response)
     if 200 <= status < 300:

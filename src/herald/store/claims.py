@@ -95,6 +95,15 @@ def declare_dead(tx: Tx, before: datetime, now: datetime, keep: int = 0) -> list
     return dead
 
 
+def campaign_free(tx: Tx, campaign_id: int) -> bool:
+    """On PostgreSQL, lock the campaign row unless another transaction holds it (`FOR UPDATE SKIP LOCKED`): False
+    when it is held (or the campaign is gone). On SQLite, where the write transaction is the lock, always True."""
+    if not tx.locks_rows:
+        return True
+    query = select(t.campaigns.c.id).where(t.campaigns.c.id == campaign_id).with_for_update(skip_locked=True)
+    return tx.connection.execute(query).first() is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Start:
     """A claimed attempt to start at its provider: a call (public id) or a message (row id)."""
@@ -273,6 +282,8 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
     """Provider ids learnt from webhooks that echo Herald's id, as (attempt id, provider's id): a start whose answer
     was never recorded (its worker died, the answer was lost: no id, or a `pending:` stand-in) is complete from here
     on, and its events find it."""
+    # A call's events all echo its id (~3 per call): one update per attempt, not per event.
+    pairs = list(dict.fromkeys(pairs))
     if not pairs:
         return
     if subject == "call":

@@ -12,23 +12,26 @@ prints `{"port": N}` once listening and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import json
 import random
+import socket
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from http import HTTPStatus
+from typing import Any, Self
 
 from herald.providers.base import resolve_secret
 from herald.providers.http import SIGNATURE_HEADER, sign
 from herald.testing.fakeserver import (
     FakeServer,
-    JsonHandler,
     Reply,
     check_delays,
     common,
@@ -82,6 +85,67 @@ def _error(status: int, code: str, message: str) -> Reply:
     return Reply(status, {"error": {"code": code, "message": message}})
 
 
+class _Connection(asyncio.Protocol):
+    """One client connection of the agent: HTTP/1.1 requests with a Content-Length body, kept alive, answered in
+    order on the event loop. A stdlib ThreadingHTTPServer (a thread per connection) cost ~0.35 ms of CPU per start on
+    the benchmark machine; this, a fraction of it (benchmarks/README.md "Live dispatch")."""
+
+    def __init__(self, agent: FakeAgent) -> None:
+        self.agent = agent
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.agent._connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Answers go out as one write; no Nagle delay waiting for the client's ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.transport is not None and not self.transport.is_closing():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ")
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if len(parts) != 3 or "transfer-encoding" in headers:
+                self._write(400, {"error": {"code": "bad_request", "message": "unsupported request"}}, False)
+                return
+            length = int(headers.get("content-length") or 0)
+            if len(self.buffer) < end + 4 + length:
+                return
+            body = bytes(self.buffer[end + 4 : end + 4 + length])
+            del self.buffer[: end + 4 + length]
+            method, path, version = parts
+            keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            status, answer = self.agent.answer(method, path, headers, body)
+            self._write(status, answer, keep)
+
+    def _write(self, status: int, answer: Any, keep: bool) -> None:
+        assert self.transport is not None
+        data = json.dumps(answer).encode()
+        close = "" if keep else "Connection: close\r\n"
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n{close}\r\n"
+        )
+        self.transport.write(head.encode("latin-1") + data)
+        if not keep:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.agent._connections.discard(self)
+
+
 class FakeAgent(FakeServer[_Pending]):
     """An agent backend on a loopback port. `start()` it, point an HttpOutbound at `.url`, `stop()` it after.
 
@@ -118,6 +182,11 @@ class FakeAgent(FakeServer[_Pending]):
     ) -> None:
         check_delays(min_delay, max_delay)
         super().__init__(host=host, port=port, seed=seed, senders=senders)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listening: asyncio.Server | None = None
+        self._loop_thread: threading.Thread | None = None
+        #: Open client connections (touched on the event loop only).
+        self._connections: set[_Connection] = set()
         self.callback_url = callback_url
         self._secret = resolve_secret(secret)
         sign(self._secret, b"")  # fails now, not in the sender thread, when the secret is not base64
@@ -162,6 +231,77 @@ class FakeAgent(FakeServer[_Pending]):
         }
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
+
+    # The listener is an asyncio server in a thread of its own; the senders are FakeServer's threads.
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started)."""
+        if self._listening is None:
+            raise RuntimeError(f"the {self.name} is not started")
+        return int(self._listening.sockets[0].getsockname()[1])
+
+    def start(self) -> Self:
+        """Listen and start posting webhooks; returns self."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._listening = loop.run_until_complete(
+            loop.create_server(lambda: _Connection(self), self._host, self._port, backlog=128)
+        )
+        self._loop_thread = threading.Thread(target=loop.run_forever, name=f"{self.name}-http", daemon=True)
+        self._loop_thread.start()
+        self._start_senders()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and posting (webhooks not yet posted are dropped) and close the port."""
+        loop, listening = self._loop, self._listening
+        if loop is not None and listening is not None and self._loop_thread is not None:
+
+            async def close() -> None:
+                listening.close()
+                for connection in list(self._connections):
+                    if connection.transport is not None:
+                        connection.transport.close()
+
+            asyncio.run_coroutine_threadsafe(close(), loop).result(10)
+            loop.call_soon_threadsafe(loop.stop)
+            self._loop_thread.join()
+            loop.close()
+        self._loop = self._listening = self._loop_thread = None
+        super().stop()
+
+    def answer(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, Any]:
+        """The answer to one request, as (status, JSON body): `GET /stats`, `POST /calls`, `POST /messages`,
+        `POST /control`. `headers` have lower-case names."""
+        try:
+            if method == "GET":
+                if path == "/stats":
+                    return 200, self.stats()
+                raise _error(404, "not_found", path)
+            if method != "POST":
+                raise _error(405, "method_not_allowed", method)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise _error(400, "invalid_json", "body is not JSON") from None
+            if path == "/calls":
+                return 200, self._start("call", headers, body)
+            if path == "/messages":
+                return 200, self._start("message", headers, body)
+            if path == "/control":
+                if not isinstance(body, dict):
+                    raise _error(400, "invalid_request", "body must be a JSON object")
+                try:
+                    return 200, self.control(body)
+                except ValueError as problem:
+                    raise _error(400, "invalid_request", str(problem)) from None
+            raise _error(404, "not_found", path)
+        except Reply as reply:
+            if reply.status == 400:
+                with self._lock:
+                    self._stats["rejected"] += 1
+            return reply.status, reply.body
 
     def stats(self) -> dict[str, Any]:
         """What the agent saw and sent (the `GET /stats` document).
@@ -379,50 +519,6 @@ class FakeAgent(FakeServer[_Pending]):
         if self._deliver(batch[0].url, body, headers):
             with self._lock:
                 self._stats["events_posted"] += len(batch)
-
-
-class _Handler(JsonHandler):
-    owner: FakeAgent
-
-    def _body(self) -> Any:
-        try:
-            return json.loads(self._raw())
-        except ValueError:
-            raise _error(400, "invalid_json", "body is not JSON") from None
-
-    def do_GET(self) -> None:
-        """`GET /stats`."""
-        if self.path == "/stats":
-            self._answer(200, self.owner.stats())
-        else:
-            self._answer(404, {"error": {"code": "not_found", "message": self.path}})
-
-    def do_POST(self) -> None:
-        """`POST /calls`, `POST /messages`, `POST /control`."""
-        headers = self._headers()
-        try:
-            body = self._body()
-            if self.path == "/calls":
-                self._answer(200, self.owner._start("call", headers, body))
-            elif self.path == "/messages":
-                self._answer(200, self.owner._start("message", headers, body))
-            elif self.path == "/control":
-                if not isinstance(body, dict):
-                    raise _error(400, "invalid_request", "body must be a JSON object")
-                try:
-                    self._answer(200, self.owner.control(body))
-                except ValueError as problem:
-                    raise _error(400, "invalid_request", str(problem)) from None
-            else:
-                raise _error(404, "not_found", self.path)
-        except Reply as reply:
-            if reply.status == 400:
-                with self.owner._lock:
-                    self.owner._stats["rejected"] += 1
-            self._answer(reply.status, reply.body)
-
-
-FakeAgent.handler = _Handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:

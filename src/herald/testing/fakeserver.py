@@ -137,6 +137,16 @@ class FakeServer(Generic[P]):
         handler = type("Handler", (self.handler,), {"owner": self})
         self._server = _Listener((self._host, self._port), handler)
         self._server.daemon_threads = True
+        self._start_senders()
+        self._threads.insert(
+            0,
+            threading.Thread(target=self._server.serve_forever, args=(POLL,), name=f"{self.name}-http", daemon=True),
+        )
+        self._threads[0].start()
+        return self
+
+    def _start_senders(self) -> None:
+        """Open the webhook client and start the sender threads (a fake with its own listener calls this alone)."""
         if self._client is None:
             if self.pool_per_sender:
                 limits = httpx.Limits(max_connections=self.senders, max_keepalive_connections=self.senders)
@@ -145,15 +155,11 @@ class FakeServer(Generic[P]):
                 self._client = httpx.Client(timeout=5.0)
         # Several senders, as a real provider has: one slow webhook answer does not hold up every other one.
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, args=(POLL,), name=f"{self.name}-http", daemon=True),
-            *(
-                threading.Thread(target=self._send_loop, name=f"{self.name}-senders-{index}", daemon=True)
-                for index in range(self.senders)
-            ),
+            threading.Thread(target=self._send_loop, name=f"{self.name}-senders-{index}", daemon=True)
+            for index in range(self.senders)
         ]
         for thread in self._threads:
             thread.start()
-        return self
 
     def stop(self) -> None:
         """Stop listening and posting (webhooks not yet posted are dropped) and close the port."""
