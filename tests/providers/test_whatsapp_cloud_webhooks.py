@@ -222,6 +222,27 @@ def test_a_bare_stop_opts_out_the_latest_message_to_that_number(
         assert NUMBERS[2] in tx.suppressed_numbers(business_id)
 
 
+def test_a_bare_stop_while_the_newest_message_is_being_sent_is_taken_once_its_id_is_known(
+    store: Store, sent: dict[str, str], client: TestClient
+) -> None:
+    wamid = sent[NUMBERS[2]]
+    with store.tx() as tx:  # sent, but the worker has not recorded Meta's answer yet
+        tx.connection.execute(
+            update(t.messages).where(t.messages.c.provider_message_id == wamid).values(provider_message_id=None)
+        )
+    stop = inbound("5215500000003", {"type": "text", "text": {"body": "STOP"}}, wamid="wamid.IN3")
+    answer = post(client, stop)
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "retry_later"
+    assert events(store) == []
+    with store.tx() as tx:  # the answer recorded; Meta posts the webhook again
+        tx.connection.execute(
+            update(t.messages).where(t.messages.c.provider_message_id.is_(None)).values(provider_message_id=wamid)
+        )
+    assert post(client, stop).json() == {"accepted": 1, "duplicates": 0}
+    apply(store)
+    assert message(store, wamid).opt_out_at is not None
+
+
 def test_texts_that_mean_nothing_and_unknown_senders_store_nothing(
     store: Store, sent: dict[str, str], client: TestClient
 ) -> None:

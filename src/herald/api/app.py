@@ -22,7 +22,13 @@ from herald.providers.base import WebhookError
 from herald.store import inbox
 from herald.store.queries import Store
 
-_ERROR_CODES = {401: "bad_signature", 403: "bad_signature", 404: "unknown_provider", 422: "invalid_body"}
+_ERROR_CODES = {
+    401: "bad_signature",
+    403: "bad_signature",
+    404: "unknown_provider",
+    422: "invalid_body",
+    503: "retry_later",
+}
 
 
 def _version() -> str:

@@ -110,16 +110,17 @@ def _message_of(
     row = tx.connection.execute(
         select(*columns)
         .join(t.contacts, _c.id == _m.contact_id)
-        .where(
-            _m.provider == provider,
-            _m.campaign_id.in_(list(signed)),
-            _m.provider_message_id.is_not(None),
-            _c.contact.in_(_numbers(sender)),
-        )
+        .where(_m.provider == provider, _m.campaign_id.in_(list(signed)), _c.contact.in_(_numbers(sender)))
         .order_by(_m.id.desc())
         .limit(1)
     ).first()
-    return (row[0], row[1], row[2]) if row is not None else None
+    if row is None:
+        return None
+    if row[2] is None:
+        # The newest message to this number is being sent and its id is not recorded yet: the text answers it (or
+        # will), never an older one. The provider posts the webhook again later, when the id is there.
+        raise WebhookError(503, "the message this text answers is still being sent; post it again shortly")
+    return row[0], row[1], row[2]
 
 
 def route(
