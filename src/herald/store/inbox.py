@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.queries import NOTIFY_CHANNEL, Tx, _insert, event_row
+from herald.store.queries import NOTIFY_CHANNEL, Tx, _insert, event_payload, event_row
 
 _e = t.events.c
 #: An event that found no call or message is tried again after this long, doubling up to `_RETRY_MAX`.
@@ -106,7 +106,7 @@ def _add_postgresql(tx: Tx, events: Sequence[ProviderEvent], now: datetime, sche
                 "external_id": [e.external_id for e in chunk],
                 "kind": [e.kind for e in chunk],
                 "occurred_at": occurred,
-                "payload": [dumps({"ref": e.ref, **e.data} if e.ref else dict(e.data)) for e in chunk],
+                "payload": [dumps(event_payload(e)) for e in chunk],
                 "subject": [e.subject for e in chunk],
                 "attempt_id": [e.attempt_id for e in chunk],
                 "available_at": occurred if scheduled else [received_at] * len(chunk),

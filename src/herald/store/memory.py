@@ -36,7 +36,15 @@ from herald.domain.statuses import TERMINAL_CALL_STATUSES, CampaignStatus, Chann
 from herald.providers.base import ProviderEvent
 from herald.store import campaign_dnc
 from herald.store import schema as t
-from herald.store.queries import _CALL_INSERT_KEYS, _CALL_VIEW_FIELDS, _INSERT_CALLS, ContactChange, Store, Tx
+from herald.store.queries import (
+    _CALL_INSERT_KEYS,
+    _CALL_VIEW_FIELDS,
+    _INSERT_CALLS,
+    ContactChange,
+    Store,
+    Tx,
+    applied_event_values,
+)
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
 _RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
@@ -570,19 +578,5 @@ class MemoryTx(Tx):
                 continue
             kinds.add(event.kind)
             fresh.append(event)
-            rows.append(
-                [
-                    event.provider,
-                    event.external_id,
-                    event.kind,
-                    event.occurred_at,
-                    now,
-                    {"ref": event.ref, **event.data} if event.ref else dict(event.data),
-                    event.subject,
-                    event.attempt_id,
-                    now,
-                    0,
-                    "",
-                ]
-            )
+            rows.append(applied_event_values(event, now))
         return fresh

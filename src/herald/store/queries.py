@@ -131,6 +131,28 @@ def _insert(connection: Connection, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+def event_payload(event: ProviderEvent) -> dict[str, Any]:
+    """What the `payload` column keeps of an event: its data, and the message it answers (`ref`) when it names one."""
+    return {"ref": event.ref, **event.data} if event.ref else dict(event.data)
+
+
+def applied_event_values(event: ProviderEvent, now: datetime) -> list[Any]:
+    """The `events` row of an event received and applied at `now`, as values in `_EVENT_KEYS` order."""
+    return [
+        event.provider,
+        event.external_id,
+        event.kind,
+        event.occurred_at,
+        now,
+        event_payload(event),
+        event.subject,
+        event.attempt_id,
+        now,
+        0,
+        "",
+    ]
+
+
 def event_row(
     event: ProviderEvent, now: datetime, *, applied_at: datetime | None, available_at: datetime | None = None
 ) -> dict[str, Any]:
@@ -142,7 +164,7 @@ def event_row(
         "kind": event.kind,
         "occurred_at": event.occurred_at,
         "received_at": now,
-        "payload": {"ref": event.ref, **event.data} if event.ref else dict(event.data),
+        "payload": event_payload(event),
         "subject": event.subject,
         "attempt_id": event.attempt_id,
         "applied_at": applied_at,
@@ -1371,22 +1393,7 @@ class Tx:
             plan = self._event_plan(direct)
             # Every column is given (none left to a default), so rows go straight in the statement's order.
             if plan is not None:
-                rows = [
-                    [
-                        event.provider,
-                        event.external_id,
-                        event.kind,
-                        event.occurred_at,
-                        now,
-                        {"ref": event.ref, **event.data} if event.ref else dict(event.data),
-                        event.subject,
-                        event.attempt_id,
-                        now,
-                        0,
-                        "",
-                    ]
-                    for event in unique.values()
-                ]
+                rows = [applied_event_values(event, now) for event in unique.values()]
                 # One executemany; its row count says how many were new. From its first insert this transaction
                 # holds the write lock and each new row takes the largest id so far plus one (no AUTOINCREMENT), so
                 # when some were already stored, the new ones are those with the largest ids right after it.
