@@ -263,7 +263,8 @@ def test_the_claims_of_a_dead_worker_are_taken_back(store: Store, idempotent: bo
             assert [row.ended_reason for row in rows[:3]] == ["worker_lost"] * 3
         run_workers([survivor], clock, store, campaign_id, limit=10)
     finally:
-        close([survivor])
+        # The "dead" one's threads (webhook deliveries) would otherwise outlive the test and its database.
+        close([survivor, dead])
     assert_no_contact_in_two_calls(store)
 
 
