@@ -44,6 +44,7 @@ from herald.store.queries import (
     Store,
     Tx,
     applied_event_values,
+    inserted_call_view,
 )
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
@@ -497,17 +498,7 @@ class MemoryTx(Tx):
             call_id = memory.next_call_id
             memory.next_call_id += 1
             memory.new_calls[call_id] = {"id": call_id, **row}
-            memory.calls[call_id] = [
-                call_id,
-                row["public_id"],
-                row["campaign_id"],
-                row["contact_id"],
-                row["status"],
-                row.get("answered_by"),
-                row.get("started_at"),
-                row.get("ended_at"),
-                bool(row.get("follow_up", False)),
-            ]
+            memory.calls[call_id] = inserted_call_view(call_id, row)
             memory.call_ids[(row["provider"], row["provider_call_id"])] = call_id
             memory.kinds[call_id] = set()
             ids.append(call_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,6 +129,21 @@ def _insert(connection: Connection, table: Any) -> Any:
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def inserted_call_view(call_id: int, row: Mapping[str, Any]) -> list[Any]:
+    """What the engine reads back of a call it has just inserted (positions as in `_CALL_VIEW_FIELDS`), from the row given."""
+    return [
+        call_id,
+        row["public_id"],
+        row["campaign_id"],
+        row["contact_id"],
+        row["status"],
+        row.get("answered_by"),
+        row.get("started_at"),
+        row.get("ended_at"),
+        bool(row.get("follow_up", False)),
+    ]
 
 
 def event_payload(event: ProviderEvent) -> dict[str, Any]:
@@ -1190,17 +1205,7 @@ class Tx:
             # Only rows whose read-back values are the ones given (the rest come from column defaults).
             if provider_call_id is None or not row.keys() <= _CALL_INSERT_KEYS:
                 continue
-            self._calls[call_id] = [
-                call_id,
-                row["public_id"],
-                row["campaign_id"],
-                row["contact_id"],
-                row["status"],
-                row.get("answered_by"),
-                row.get("started_at"),
-                row.get("ended_at"),
-                bool(row.get("follow_up", False)),
-            ]
+            self._calls[call_id] = inserted_call_view(call_id, row)
             self._call_ids[(row["provider"], provider_call_id)] = call_id
 
     def set_call_provider_ids(self, pairs: Sequence[tuple[int, str]]) -> None:
