@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from herald.cli import app
+from ..conftest import migrated_sqlite
 
 
 @pytest.fixture
 def herald(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """`herald init` done in an empty folder (the working directory) with HERALD_DATABASE_URL pointing there."""
-    monkeypatch.setenv("HERALD_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    """A migrated database (as `herald init` leaves it) in an empty folder, the working directory, with
+    HERALD_DATABASE_URL pointing there."""
+    monkeypatch.setenv("HERALD_DATABASE_URL", migrated_sqlite(tmp_path / "cli.db"))
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    assert runner.invoke(app, ["init"]).exit_code == 0  # only init creates a database file
-    return runner
+    return CliRunner()

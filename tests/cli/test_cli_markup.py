@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 
 from herald.cli import app
 
+from ..conftest import migrated_sqlite
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = yaml.safe_load((REPO / "examples" / "collections.yaml").read_text(encoding="utf-8"))
 
@@ -42,8 +44,7 @@ def _squash(text: str) -> str:
 def _workspace() -> Iterator[tuple[CliRunner, Path, list[str]]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
-        runner, db = CliRunner(), ["--db", f"sqlite:///{path / 'h.db'}"]
-        assert runner.invoke(app, [*db, "init"]).exit_code == 0
+        runner, db = CliRunner(), ["--db", migrated_sqlite(path / "h.db")]
         yield runner, path, db
 
 

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from herald.cli import app
 
+from ..conftest import migrated_sqlite
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -80,8 +82,7 @@ def test_random_bytes_as_a_campaign_file(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "campaign.yaml"
         path.write_bytes(data)
-        runner, db = CliRunner(), ["--db", f"sqlite:///{Path(folder) / 'h.db'}"]
-        assert runner.invoke(app, [*db, "init"]).exit_code == 0
+        runner, db = CliRunner(), ["--db", migrated_sqlite(Path(folder) / "h.db")]
         result = runner.invoke(app, [*db, "campaign", "create", str(path)])
         assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
         assert result.exit_code in (0, 1)
