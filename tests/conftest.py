@@ -138,12 +138,41 @@ def postgres_url(server: object) -> Iterator[str]:
         server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
 
 
+@pytest.fixture(scope="session")
+def postgres_template(server: object) -> Iterator[str]:
+    """A PostgreSQL database migrated once per test session, the template of `migrated_postgres_url`."""
+    name = f"herald_test_template_{uuid.uuid4().hex[:12]}"
+    server.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    try:
+        Store.open(make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)).close()
+        yield name
+    finally:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def migrated_postgres_url(server: object, postgres_template: str) -> Iterator[str]:
+    """A fresh database with the migrated schema, dropped afterwards: a copy of the session's template (~0.3 s)
+    rather than a migration run (~0.7 s more per database; about 230 tests ask for one)."""
+    name = f"herald_test_{uuid.uuid4().hex[:12]}"
+    server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')  # type: ignore[attr-defined]
+    try:
+        yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same test on a SQLite file and on a fresh PostgreSQL database (skipped, loudly, without a server)."""
+    """The same test on a SQLite file and on a fresh PostgreSQL database (skipped, loudly, without a server).
+
+    The SQLite file does not exist yet. The PostgreSQL database already has the migrated schema, unless the test is
+    marked `empty_database` (a test of what Herald does before `herald init`, or of the migrations themselves).
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'herald.db'}"
-    url: str = request.getfixturevalue("postgres_url")
+    wanted = "postgres_url" if request.node.get_closest_marker("empty_database") else "migrated_postgres_url"
+    url: str = request.getfixturevalue(wanted)
     return url
 
 

@@ -112,6 +112,7 @@ def test_missing_credentials_and_an_unreachable_public_url_fail(database_url: st
     assert "FAIL public URL reachable" in text
 
 
+@pytest.mark.empty_database  # upgraded to 0002 only
 def test_a_schema_behind_names_the_command_and_init_fixes_it(database_url: str) -> None:
     engine = connect(database_url)
     upgrade(engine, "0002")
