@@ -546,6 +546,8 @@ class _Plan:
     expanding: str | None
     expanding_processor: Any
     results: tuple[tuple[int, Any], ...]
+    #: How `many_rows` converts each processed column: (index, kind, the type's own conversion).
+    columns: tuple[tuple[int, int, Any], ...] = ()
 
 
 _PLANS: dict[tuple[int, tuple[str, ...] | None], tuple[Any, _Plan | None]] = {}
@@ -577,6 +579,7 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
     expanding: str | None = None
     expanding_processor: Any = None
     processors: list[tuple[int, Any]] = []
+    columns: list[tuple[int, int, Any]] = []
     for index, name in enumerate(names):
         bind = compiled.binds[name]
         if bind.expanding:
@@ -590,6 +593,7 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
         processor = _bind_processor(bind.type, dialect)
         if processor is not None:
             processors.append((index, processor))
+            columns.append((index, *_column_conversion(bind.type, dialect)))
     results: list[tuple[int, Any]] = []
     if statement.is_select:
         for index, column in enumerate(statement.selected_columns):
@@ -600,7 +604,7 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
     if id(statement) in _INFLIGHT_INDEXED:
         sql, count = _FROM_CONTACTS.subn("FROM contacts INDEXED BY ix_contacts_campaign_inflight", sql)
         assert count == 1, sql
-    return _Plan(sql, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results))
+    return _Plan(sql, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results), tuple(columns))
 
 
 def _memoized(processor: Any) -> Any:
@@ -672,6 +676,51 @@ def _bind_processor(type_: Any, dialect: Any) -> Any:
     return processor
 
 
+# Kinds of column conversion `many_rows` runs inline, a column of many rows at a time: a call per value (the
+# processors above) cost more than the conversions themselves in the engine's batches of thousands of rows.
+_GIVEN, _INSTANT, _FLAG, _DOCUMENT = range(4)
+#: Text of instants already converted (the same ones recur across rows and batches: now, now + a delay).
+_INSTANT_TEXT: dict[datetime, str] = {}
+
+
+def _column_conversion(type_: Any, dialect: Any) -> tuple[int, Any]:
+    """How `many_rows` converts values of `type_`: a kind, and the type's own bind processor (not memoized)."""
+    processor = type_._cached_bind_processor(dialect)
+    if isinstance(type_, t.UTCDateTime) and dialect.name == "sqlite":
+        return _INSTANT, _sqlite_instant(processor)
+    if isinstance(type_, Boolean) and processor is not None and processor(True) == 1 and processor(False) == 0:
+        return _FLAG, processor
+    if isinstance(type_, JSON):
+        return _DOCUMENT, _json_bind(processor)
+    return _GIVEN, processor
+
+
+def _convert_column(rows: list[list[Any]], index: int, kind: int, processor: Any) -> None:
+    """Convert column `index` of every row in place, as `processor` would value by value."""
+    if kind == _INSTANT:
+        memo = _INSTANT_TEXT
+        if len(memo) >= 65536:
+            memo.clear()
+        known = memo.get
+        for row in rows:
+            value = row[index]
+            if value is not None:
+                # Aware instants that are equal convert to the same naive UTC text, whatever their zone.
+                text = known(value)
+                if text is None:
+                    text = memo[value] = processor(value)
+                row[index] = text
+    elif kind == _FLAG:
+        # sqlite3 stores a bool as the integer the processor would give (True is 1): only others go through it.
+        for row in rows:
+            value = row[index]
+            if value is not None and type(value) is not bool:
+                row[index] = processor(value)
+    else:
+        for row in rows:
+            row[index] = processor(row[index])
+
+
 def _result_processor(type_: Any, dialect: Any) -> Any:
     processor = type_._cached_result_processor(dialect, None)
     if processor is not None:
@@ -732,9 +781,8 @@ class _Direct:
 
     def many_rows(self, plan: _Plan, rows: list[list[Any]]) -> None:
         """Run `plan` once per row of values given in its parameter order (processed in place)."""
-        for index, processor in plan.processors:
-            for row in rows:
-                row[index] = processor(row[index])
+        for index, kind, processor in plan.columns:
+            _convert_column(rows, index, kind, processor)
         self.cursor.executemany(plan.sql, rows)
 
     def stream(self, plan: _Plan, params: dict[str, Any], size: int) -> Iterator[Sequence[Any]]:
