@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import (
@@ -691,7 +692,9 @@ def _column_conversion(type_: Any, dialect: Any) -> tuple[int, Any]:
     if isinstance(type_, Boolean) and processor is not None and processor(True) == 1 and processor(False) == 0:
         return _FLAG, processor
     if isinstance(type_, JSON):
-        return _DOCUMENT, _json_bind(processor)
+        if dialect._json_serializer is None and c_make_encoder is not None:
+            return _DOCUMENT, _json_bind(processor)
+        return _GIVEN, _json_bind(processor)
     return _GIVEN, processor
 
 
@@ -715,6 +718,19 @@ def _convert_column(rows: list[list[Any]], index: int, kind: int, processor: Any
         for row in rows:
             value = row[index]
             if value is not None and type(value) is not bool:
+                row[index] = processor(value)
+    elif kind == _DOCUMENT:
+        # Lists and dicts go straight to the C encoder that `json.dumps` (SQLAlchemy's serializer here) makes for
+        # each call with its default settings; one encoder for the column saves that per value. Anything else (None,
+        # empty ones, other types) takes the processor's way.
+        encode = c_make_encoder(
+            {}, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+        )
+        for row in rows:
+            value = row[index]
+            if value and (type(value) is dict or type(value) is list):
+                row[index] = "".join(encode(value, 0))
+            else:
                 row[index] = processor(value)
     else:
         for row in rows:
