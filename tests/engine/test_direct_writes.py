@@ -149,13 +149,29 @@ def test_contact_updates_store_what_sqlalchemy_stores(
                                 t.contacts.update()
                                 .where(t.contacts.c.id == contact_id)
                                 .values(
-                                    **state_values(state), lease_expires_at=lease, inflight_id=inflight, last_update=at
+                                    **state_values(state),
+                                    attempts_in_cycle=len(state.tags),
+                                    current_message_id=inflight,
+                                    inflight_id=inflight,
+                                    lease_expires_at=lease,
+                                    last_update=at,
                                 )
                             )
                     else:
+                        # The extra columns the in-memory view writes (their order is not the table's).
                         tx.save_contacts_at(
                             [
-                                (contact_id, state, {"lease_expires_at": lease, "inflight_id": inflight}, at)
+                                (
+                                    contact_id,
+                                    state,
+                                    {
+                                        "attempts_in_cycle": len(state.tags),
+                                        "current_message_id": inflight,
+                                        "inflight_id": inflight,
+                                        "lease_expires_at": lease,
+                                    },
+                                    at,
+                                )
                                 for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True)
                             ]
                         )

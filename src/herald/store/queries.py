@@ -226,6 +226,7 @@ _CONTACT_COLUMNS = [
 
 
 _CONTACT_STATUSES = {status.value: status for status in ContactStatus}
+_CONTACT_STATUS_TEXT = {status: status.value for status in ContactStatus}
 
 
 def _contact(row: Sequence[Any]) -> ContactRecord:
@@ -1101,17 +1102,21 @@ class Tx:
             )
         direct = self.direct()
         plan = direct.plan(statement) if direct is not None else None
+        # The statement sets its columns in the table's order: the state's, then the extra ones, then last_update.
+        extra_order = plan.names[len(_STATE_COLUMNS) : -2] if plan is not None else ()
         if (
             direct is not None
             and plan is not None
-            and plan.names == (*_STATE_COLUMNS, *extra_keys, "last_update", "_id")
+            and plan.names == (*_STATE_COLUMNS, *extra_order, "last_update", "_id")
+            and sorted(extra_order) == list(extra_keys)
         ):
             # Rows straight in the statement's parameter order.
+            status_text = _CONTACT_STATUS_TEXT
             direct.many_rows(
                 plan,
                 [
                     [
-                        state.status.value,
+                        status_text[state.status],
                         state.retries,
                         state.failed_retries,
                         state.final,
@@ -1124,7 +1129,7 @@ class Tx:
                         sorted(state.tags),
                         dict(state.extracted),
                         state.opted_out,
-                        *(extra[key] for key in extra_keys),
+                        *(extra[key] for key in extra_order),
                         now,
                         contact_id,
                     ]
