@@ -351,7 +351,8 @@ class Engine:
             data = event.data
             conversation = Conversation(
                 tags=frozenset(data.get("tags", ())),
-                extracted={str(k): str(v) for k, v in dict(data.get("extracted", {})).items()},
+                # As `_finish_call` stored it for the call (nothing changes it afterwards).
+                extracted=call.values["extracted"],
                 converted=bool(data.get("converted", False)),
                 follow_up_at=_parse_time(data.get("follow_up_at")),
             )

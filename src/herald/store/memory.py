@@ -560,11 +560,14 @@ class MemoryTx(Tx):
         memory = self.memory
         unique: dict[tuple[str, str, str], ProviderEvent] = {}
         for event in events:
-            unique.setdefault(event.key, event)
+            key = (event.provider, event.external_id, event.kind)  # event.key, without the property's call
+            if key not in unique:
+                unique[key] = event
         known: list[tuple[ProviderEvent, set[str]]] = []
+        call_ids, all_kinds = memory.call_ids, memory.kinds
         for event in unique.values():
-            call_id = memory.call_ids.get((event.provider, event.external_id))
-            kinds = memory.kinds.get(call_id) if call_id is not None else None
+            call_id = call_ids.get((event.provider, event.external_id))
+            kinds = all_kinds.get(call_id) if call_id is not None else None
             if kinds is None:
                 # Not a viewed call's: the table tells new from seen.
                 self.flush()

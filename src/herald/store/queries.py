@@ -712,7 +712,11 @@ def _convert_column(rows: list[list[Any]], index: int, kind: int, processor: Any
                 # Aware instants that are equal convert to the same naive UTC text, whatever their zone.
                 text = known(value)
                 if text is None:
-                    text = memo[value] = processor(value)
+                    # As `_sqlite_instant`, without a call for the usual UTC-aware value.
+                    if value.tzinfo is UTC:
+                        text = memo[value] = value.isoformat(" ", "microseconds")[:-6]
+                    else:
+                        text = memo[value] = processor(value)
                 row[index] = text
     elif kind == _FLAG:
         # sqlite3 stores a bool as the integer the processor would give (True is 1): only others go through it.
