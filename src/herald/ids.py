@@ -8,6 +8,9 @@ import string
 import uuid
 
 _ALPHABET = string.ascii_letters + string.digits
+_PAIR_BASE = len(_ALPHABET) ** 2
+#: Two base-62 digits, lowest first, for each value below 62².
+_PAIRS = tuple(_ALPHABET[index % len(_ALPHABET)] + _ALPHABET[index // len(_ALPHABET)] for index in range(_PAIR_BASE))
 
 
 class IdFactory:
@@ -22,13 +25,14 @@ class IdFactory:
         return self._random.getrandbits(count)
 
     def call_id(self) -> str:
-        """An Altur-style call id: `cll_` and 20 letters or digits."""
+        """An Altur-style call id: `cll_` and 20 letters or digits (120 random bits in base 62, lowest digit first)."""
         value = self._bits(120)
-        chars = []
-        for _ in range(20):
-            value, index = divmod(value, len(_ALPHABET))
-            chars.append(_ALPHABET[index])
-        return "cll_" + "".join(chars)
+        # Two digits per division (simulated runs make one id per call): the same digits as one at a time.
+        pairs = []
+        for _ in range(10):
+            value, index = divmod(value, _PAIR_BASE)
+            pairs.append(_PAIRS[index])
+        return "cll_" + "".join(pairs)
 
     def uuid(self) -> str:
         """A version-4 UUID string."""

@@ -7,17 +7,19 @@ whatever arrives (simulator or webhooks), so a simulated campaign follows exactl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from herald.domain.billing import BillingPolicy, billed_seconds
 from herald.domain.campaign import CampaignConfig, ConversionRule
+from herald.domain.replacing import replacer
 from herald.domain.scheduling import Schedule, next_open
 from herald.domain.statuses import AnsweredBy, CallStatus, ContactStatus
 
 S = ContactStatus
+_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +74,8 @@ if TYPE_CHECKING:
     # mypy checks every call's field names and types as it does for dataclasses.replace.
     from dataclasses import replace
 else:
-    _STATE_FIELDS = tuple(item.name for item in fields(ContactState))
-    _STATE_FIELD_SET = frozenset(_STATE_FIELDS)
-    _new_state = object.__new__
-    _set = object.__setattr__
-
-    def replace(state: ContactState, /, **changes: Any) -> ContactState:
-        # dataclasses.replace for ContactState, about 40% cheaper: it walks every field's metadata and goes through
-        # __init__ on each call, and the engine makes over a million states in a large campaign.
-        if not changes.keys() <= _STATE_FIELD_SET:
-            raise TypeError(f"ContactState has no field(s) {sorted(changes.keys() - _STATE_FIELD_SET)}")
-        new = _new_state(ContactState)
-        for name in _STATE_FIELDS:
-            _set(new, name, changes[name] if name in changes else getattr(state, name))
-        return new
+    # Over a million states in a large campaign: dataclasses.replace, about three times cheaper.
+    replace = replacer(ContactState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,44 +135,49 @@ def call_ended(
 ) -> ContactState:
     """Apply a terminal call to its contact (SPEC §3.3; follow-ups per §6)."""
     billed = billed_seconds(result.duration, result.answered_by.value if result.answered_by else None, billing)
-    counted = replace(state, calls=state.calls + 1, billed_seconds=state.billed_seconds + billed)
+    # Every outcome counts the call and its billed seconds; each branch makes the new state in one `replace`.
+    calls = state.calls + 1
+    billed_total = state.billed_seconds + billed
     answered = result.status is CallStatus.ENDED and result.answered_by is not None
     effective = result.answered_by
     if effective is AnsweredBy.UNKNOWN:
         effective = AnsweredBy(billing.unknown_as)
-    tz = zone or ZoneInfo("UTC")
 
     if result.follow_up_call:
         if answered and effective is AnsweredBy.HUMAN:
-            tags, extracted = _merge(counted, result.conversation)
+            tags, extracted = _merge(state, result.conversation)
             conv = result.conversation or Conversation()
-            converted = counted.status is S.CONVERTED or conversion.holds(
-                conv.tags, dict(conv.extracted), conv.converted
-            )
+            converted = state.status is S.CONVERTED or conversion.holds(conv.tags, dict(conv.extracted), conv.converted)
             return replace(
-                counted,
-                status=S.CONVERTED if converted else counted.status,
+                state,
+                calls=calls,
+                billed_seconds=billed_total,
+                status=S.CONVERTED if converted else state.status,
                 tags=tags,
                 extracted=extracted,
                 follow_up=False,
                 due_at=None,
             )
-        attempts = counted.follow_up_attempts + 1
+        attempts = state.follow_up_attempts + 1
         if attempts <= policy.follow_up_max_retries:
-            due = _follow_up_due(now + policy.retry_delay, follow_up_window, tz)
+            due = _follow_up_due(now + policy.retry_delay, follow_up_window, zone or _UTC)
             if due is not None:
-                return replace(counted, follow_up_attempts=attempts, due_at=due)
-        return replace(counted, follow_up=False, follow_up_attempts=attempts, due_at=None)
+                return replace(state, calls=calls, billed_seconds=billed_total, follow_up_attempts=attempts, due_at=due)
+        return replace(
+            state, calls=calls, billed_seconds=billed_total, follow_up=False, follow_up_attempts=attempts, due_at=None
+        )
 
     if answered and effective is AnsweredBy.HUMAN:
         conv = result.conversation or Conversation()
-        tags, extracted = _merge(counted, conv)
+        tags, extracted = _merge(state, conv)
         converted = conversion.holds(conv.tags, dict(conv.extracted), conv.converted)
         follow_due = None
         if conv.follow_up_at is not None and policy.follow_ups_enabled:
-            follow_due = _follow_up_due(max(conv.follow_up_at, now), follow_up_window, tz)
+            follow_due = _follow_up_due(max(conv.follow_up_at, now), follow_up_window, zone or _UTC)
         return replace(
-            counted,
+            state,
+            calls=calls,
+            billed_seconds=billed_total,
             status=S.CONVERTED if converted else S.ANSWERED,
             final=True,
             tags=tags,
@@ -192,18 +187,37 @@ def call_ended(
             due_at=follow_due,
         )
     if answered:  # machine, or unknown billed as machine
-        if counted.retries < policy.retries:
+        if state.retries < policy.retries:
             return replace(
-                counted, status=S.RETRYING, retries=counted.retries + 1, final=False, due_at=now + policy.retry_delay
+                state,
+                calls=calls,
+                billed_seconds=billed_total,
+                status=S.RETRYING,
+                retries=state.retries + 1,
+                final=False,
+                due_at=now + policy.retry_delay,
             )
-        return replace(counted, status=S.VOICEMAIL, final=True, due_at=None)
-    return _failed(counted, policy, now)
+        return replace(state, calls=calls, billed_seconds=billed_total, status=S.VOICEMAIL, final=True, due_at=None)
+    return _failed(state, policy, now, calls, billed_total)
 
 
-def _failed(state: ContactState, policy: RetryPolicy, now: datetime) -> ContactState:
+def _failed(
+    state: ContactState, policy: RetryPolicy, now: datetime, calls: int | None = None, billed: int | None = None
+) -> ContactState:
+    # `calls` and `billed`: the counters a failed call sets in the same state (a failed message leaves them).
+    calls = state.calls if calls is None else calls
+    billed = state.billed_seconds if billed is None else billed
     if state.failed_retries < policy.failed_retry_limit:
-        return replace(state, status=S.QUEUE, failed_retries=state.failed_retries + 1, final=False, due_at=now)
-    return replace(state, status=S.FAILED, final=True, due_at=None)
+        return replace(
+            state,
+            calls=calls,
+            billed_seconds=billed,
+            status=S.QUEUE,
+            failed_retries=state.failed_retries + 1,
+            final=False,
+            due_at=now,
+        )
+    return replace(state, calls=calls, billed_seconds=billed, status=S.FAILED, final=True, due_at=None)
 
 
 #: WhatsApp progress order; a contact's status never moves to a lower rank within an attempt.

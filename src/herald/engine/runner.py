@@ -7,10 +7,11 @@ dispatch due contacts → end cycles. The same step runs under a virtual clock (
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,7 +46,12 @@ CALL_KINDS = frozenset(status.value for status in CallStatus)
 MESSAGE_KINDS = frozenset({"sent", "delivered", "read", "failed", "reply", "link_click", "opt_out"})
 TIMER_PROVIDER = "herald"
 RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
-_CALL_STATUSES = {status.value: status for status in CallStatus}
+#: A call event's kind: its status, the status's text and rank (looked up once per event, not through the enum).
+_CALL_KINDS = {status.value: (status, status.value, CALL_STATUS_RANK[status]) for status in CallStatus}
+_CALL_RANK = {status.value: rank for status, rank in CALL_STATUS_RANK.items()}
+_ANSWERED_BY: Mapping[str, AnsweredBy] = {member.value: member for member in AnsweredBy}
+_OCCURRED_AT = attrgetter("occurred_at")
+_QUEUED = CallStatus.QUEUED.value
 # A commit writes every page its batch dirtied to the WAL, and a simulation dirties the same contact and call pages
 # step after step: a longer batch writes each of them once for more steps. Other readers of a simulated run see
 # its progress up to this late (a real-clock run still commits every step).
@@ -308,46 +314,53 @@ class Engine:
         self, tx: Tx, provider: str, events: Sequence[ProviderEvent], now: datetime
     ) -> list[ProviderEvent]:
         calls = tx.calls_by_provider_ids(provider, [event.external_id for event in events])
-        ended: list[tuple[CallRecord, ProviderEvent]] = []
+        ended: list[tuple[CallRecord, ProviderEvent, CampaignContext]] = []
         unmatched: list[ProviderEvent] = []
-        for event in sorted(events, key=lambda item: item.occurred_at):
+        for event in sorted(events, key=_OCCURRED_AT) if len(events) > 1 else events:
             call = calls.get(event.external_id)
             if call is None:
                 unmatched.append(event)
                 continue
-            status = _CALL_STATUSES[event.kind]
-            if CALL_STATUS_RANK[status] <= CALL_STATUS_RANK[_CALL_STATUSES.get(call.status) or CallStatus(call.status)]:
+            status, text, rank = _CALL_KINDS[event.kind]
+            current = _CALL_RANK.get(call.status)
+            if current is None:
+                current = CALL_STATUS_RANK[CallStatus(call.status)]
+            if rank <= current:
                 continue  # late, repeated or out of order: a call never moves backwards
-            call.status = status.value
-            call.values["status"] = status.value
+            values = call.values
+            call.status = text
+            values["status"] = text
             answered_by = event.data.get("answered_by")
             if answered_by and call.answered_by is None:
                 call.answered_by = str(answered_by)
-                call.values["answered_by"] = call.answered_by
+                values["answered_by"] = call.answered_by
             if status is CallStatus.IN_PROGRESS and call.started_at is None:
                 call.started_at = event.occurred_at
-                call.values["started_at"] = event.occurred_at
+                values["started_at"] = event.occurred_at
             if status in TERMINAL_CALL_STATUSES:
-                self._finish_call(call, status, event, self._context(call.campaign_id, tx))
-                ended.append((call, event))
+                context = self._context(call.campaign_id, tx)
+                self._finish_call(call, status, event, context)
+                ended.append((call, event, context))
         tx.update_calls(list(calls.values()))
         if not ended:
             return unmatched
-        contacts = tx.contacts_by_id(call.contact_id for call, _ in ended)
+        contacts = tx.contacts_by_id(call.contact_id for call, _, _ in ended)
         changes: list[ContactChange] = []
-        for call, event in ended:
+        for call, event, context in ended:
             record = contacts[call.contact_id]
-            context = self._context(call.campaign_id, tx)
             data = event.data
             conversation = Conversation(
                 tags=frozenset(data.get("tags", ())),
-                extracted={str(k): str(v) for k, v in dict(data.get("extracted", {})).items()},
+                # As `_finish_call` stored it for the call (nothing changes it afterwards).
+                extracted=call.values["extracted"],
                 converted=bool(data.get("converted", False)),
                 follow_up_at=_parse_time(data.get("follow_up_at")),
             )
             result = CallResult(
-                status=_CALL_STATUSES[call.status],
-                answered_by=AnsweredBy(call.answered_by) if call.answered_by else None,
+                status=_CALL_KINDS[call.status][0],
+                answered_by=(_ANSWERED_BY.get(call.answered_by) or AnsweredBy(call.answered_by))
+                if call.answered_by
+                else None,
                 duration=int(call.values.get("duration", 0)),
                 conversation=conversation,
                 follow_up_call=call.follow_up,
@@ -364,7 +377,7 @@ class Engine:
             )
             changes.append((record.id, state, {"inflight_id": None, "lease_expires_at": None}))
         tx.save_contacts(changes, now)
-        outbox.calls_ended(tx, [(self._context(call.campaign_id, tx).campaign, call.id) for call, _ in ended], now)
+        outbox.calls_ended(tx, [(context.campaign, call.id) for call, _, context in ended], now)
         return unmatched
 
     def _finish_call(
@@ -655,18 +668,20 @@ class Engine:
         results = [None] * len(requests) if live else self.provider.start_calls(requests, now)
         rows: list[dict[str, Any]] = []
         failures: list[ProviderEvent] = []
+        provider = config.provider if live else self.provider.name
+        campaign_id, cycle = campaign.id, campaign.cycle_iteration
         for request, result in zip(requests, results, strict=True):
             row: dict[str, Any] = {
                 "public_id": request.public_id,
-                "campaign_id": campaign.id,
+                "campaign_id": campaign_id,
                 "contact_id": request.contact_id,
-                "provider": config.provider if live else self.provider.name,
+                "provider": provider,
                 "provider_call_id": None,
                 "type": "outbound",
-                "status": CallStatus.QUEUED.value,
+                "status": _QUEUED,
                 "created_at": now,
                 "follow_up": request.follow_up,
-                "cycle": campaign.cycle_iteration,
+                "cycle": cycle,
                 "tags": [],
                 "extracted": {},
             }
@@ -683,13 +698,14 @@ class Engine:
                     )
             rows.append(row)
         call_ids = tx.insert_calls(rows)
+        lease_expires_at = now + self.lease
         changes: list[ContactChange] = [
             (
                 record.id,
                 rules.dispatch(record.state),
                 {
                     "inflight_id": call_id,
-                    "lease_expires_at": now + self.lease,
+                    "lease_expires_at": lease_expires_at,
                     "attempts_in_cycle": record.attempts_in_cycle + 1,
                 },
             )

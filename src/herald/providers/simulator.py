@@ -115,15 +115,23 @@ _WORDS = ("yes", "later", "premium", "basic", "card", "transfer", "morning", "ev
 
 
 def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
-    total = sum(weights.values())
+    return _pick(rng, sum(weights.values()), tuple(weights.items()))
+
+
+def _pick(rng: random.Random, total: float, weights: tuple[tuple[str, float], ...]) -> str:
+    """One of `weights` (name, weight pairs adding up to `total`), drawn with one `rng.random()`."""
     if total <= 0:
         raise ValueError("simulator weights add up to zero")
     pick = rng.random() * total
-    for name, weight in weights.items():
+    for name, weight in weights:
         pick -= weight
         if pick < 0:
             return name
-    return next(reversed(weights))
+    return weights[-1][0]
+
+
+_ONE_SECOND = timedelta(seconds=1)
+_TWO_SECONDS = timedelta(seconds=2)
 
 
 def _message_event(
@@ -155,6 +163,7 @@ class Simulator:
         self._heap: list[tuple[datetime, int, ProviderEvent]] = []
         self._sequence = 0
         self._options: dict[int, SimulatorOptions] = {}
+        self._outcome_weights: dict[int, tuple[PhoneOptions, float, tuple[tuple[str, float], ...]]] = {}
 
     def options_for(self, campaign_id: int, raw: dict[str, Any]) -> SimulatorOptions:
         """The campaign's simulator options (validated once per campaign)."""
@@ -191,32 +200,47 @@ class Simulator:
             results.append(StartResult(external_id=external_id))
         return results
 
+    def _outcomes(self, phone: PhoneOptions) -> tuple[float, tuple[tuple[str, float], ...]]:
+        """The call outcome weights of `phone` and their total, worked out once per options."""
+        found = self._outcome_weights.get(id(phone))
+        if found is None or found[0] is not phone:
+            weights = (
+                ("human", phone.human),
+                ("machine", phone.machine),
+                ("unknown", phone.unknown),
+                ("no-answer", phone.no_answer),
+                ("busy", phone.busy),
+                ("failed", phone.failed),
+            )
+            found = self._outcome_weights[id(phone)] = (phone, sum(weight for _, weight in weights), weights)
+        return found[1], found[2]
+
     def _schedule_call(self, external_id: str, request: CallRequest, options: SimulatorOptions, now: datetime) -> None:
+        # The draws and the pushes keep their order: the same seed gives the same events (and ties in the heap
+        # break the same way).
         rng = self._rng
         phone = options.phone
-        outcome = _weighted(
-            rng,
-            {
-                "human": phone.human,
-                "machine": phone.machine,
-                "unknown": phone.unknown,
-                "no-answer": phone.no_answer,
-                "busy": phone.busy,
-                "failed": phone.failed,
-            },
-        )
+        total, weights = self._outcomes(phone)
+        outcome = _pick(rng, total, weights)
         ring = timedelta(
             seconds=rng.uniform(phone.ring_seconds_min, max(phone.ring_seconds_min, phone.ring_seconds_max))
         )
+        heap = self._heap
         if outcome == "failed":
-            self._push(
-                ProviderEvent(NAME, external_id, "failed", now + timedelta(seconds=1), data={"reason": "carrier_error"})
+            at = now + _ONE_SECOND
+            self._sequence += 1
+            heapq.heappush(
+                heap,
+                (at, self._sequence, ProviderEvent(NAME, external_id, "failed", at, data={"reason": "carrier_error"})),
             )
             return
-        self._push(ProviderEvent(NAME, external_id, "ringing", now + timedelta(seconds=1)))
+        at = now + _ONE_SECOND
+        self._sequence += 1
+        heapq.heappush(heap, (at, self._sequence, ProviderEvent(NAME, external_id, "ringing", at)))
         if outcome in ("no-answer", "busy"):
-            end = now + (ring if outcome == "no-answer" else timedelta(seconds=2))
-            self._push(ProviderEvent(NAME, external_id, outcome, end))
+            end = now + (ring if outcome == "no-answer" else _TWO_SECONDS)
+            self._sequence += 1
+            heapq.heappush(heap, (end, self._sequence, ProviderEvent(NAME, external_id, outcome, end)))
             return
         answered_at = now + ring
         if outcome == "machine":
@@ -231,9 +255,18 @@ class Simulator:
             }
             data.update(self._conversation(request.config.agent, options, answered_at + timedelta(seconds=talk)))
         ended_at = answered_at + timedelta(seconds=talk)
-        self._push(ProviderEvent(NAME, external_id, "in-progress", answered_at, data={"answered_by": outcome}))
+        self._sequence += 1
+        heapq.heappush(
+            heap,
+            (
+                answered_at,
+                self._sequence,
+                ProviderEvent(NAME, external_id, "in-progress", answered_at, data={"answered_by": outcome}),
+            ),
+        )
         data.update({"answered_by": outcome, "started_at": answered_at.isoformat(), "recording": True})
-        self._push(ProviderEvent(NAME, external_id, "ended", ended_at, data=data))
+        self._sequence += 1
+        heapq.heappush(heap, (ended_at, self._sequence, ProviderEvent(NAME, external_id, "ended", ended_at, data=data)))
 
     def _conversation(self, agent: AgentConfig, options: SimulatorOptions, ended_at: datetime) -> dict[str, Any]:
         rng = self._rng

@@ -27,10 +27,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from herald.domain.replacing import replacer
 from herald.domain.rules import ContactState
 from herald.domain.statuses import TERMINAL_CALL_STATUSES, CampaignStatus, Channel
 from herald.providers.base import ProviderEvent
@@ -107,6 +108,13 @@ def _stored(state: ContactState) -> ContactState:
         extracted=state.extracted,
         opted_out=state.opted_out,
     )
+
+
+if TYPE_CHECKING:
+    from dataclasses import replace as _replace_record
+else:
+    # A contact changes at every attempt and every call end: dataclasses.replace, about three times cheaper.
+    _replace_record = replacer(ContactRecord)
 
 
 def _keeps_cycle_open(record: ContactRecord) -> bool:
@@ -430,6 +438,8 @@ class MemoryTx(Tx):
         return found
 
     def save_contacts(self, changes: Sequence[ContactChange], now: datetime) -> None:
+        if not changes:
+            return
         memory = self.memory
         contacts, views, leases, dirty = memory.contacts, memory.views, memory.leases, memory.dirty
         rest: list[ContactChange] = []
@@ -439,17 +449,17 @@ class MemoryTx(Tx):
             if old is None or not extra.keys() <= _EXTRA:
                 rest.append(change)
                 continue
-            state = _stored(state)
-            record = ContactRecord(
-                id=contact_id,
-                campaign_id=old.campaign_id,
-                contact=old.contact,
-                name=old.name,
-                context=old.context,
-                external_id=old.external_id,
-                input_variables=old.input_variables,
+            due_at = state.due_at
+            if not (due_at is None or due_at.tzinfo is UTC) or not (
+                state.respond_by is None or state.respond_by.tzinfo is UTC
+            ):
+                state = _stored(state)
+                due_at = state.due_at
+            inflight_id = extra.get("inflight_id", old.inflight_id)
+            record = _replace_record(
+                old,
                 state=state,
-                inflight_id=extra.get("inflight_id", old.inflight_id),
+                inflight_id=inflight_id,
                 current_message_id=extra.get("current_message_id", old.current_message_id),
                 attempts_in_cycle=extra.get("attempts_in_cycle", old.attempts_in_cycle),
             )
@@ -458,15 +468,18 @@ class MemoryTx(Tx):
             contacts[contact_id] = record
             dirty[contact_id] = now
             view = views[old.campaign_id]
-            if record.inflight_id is None:
+            if inflight_id is None:
                 view.inflight.discard(contact_id)
-                due_at = state.due_at
                 # A new entry unless the one already in the heap still stands.
                 if due_at is not None and (due_at != old.state.due_at or old.inflight_id is not None):
                     heapq.heappush(view.due, (due_at, contact_id))
             else:
                 view.inflight.add(contact_id)
-            view.open += _keeps_cycle_open(record) - _keeps_cycle_open(old)
+            # As `_keeps_cycle_open`, for the record before and after.
+            before = old.state
+            view.open += (not state.final or state.follow_up or inflight_id is not None) - (
+                not before.final or before.follow_up or old.inflight_id is not None
+            )
         if rest:
             if any(change[0] in contacts for change in rest):
                 self._drop()  # columns the view does not keep: the table's way from here
@@ -547,11 +560,14 @@ class MemoryTx(Tx):
         memory = self.memory
         unique: dict[tuple[str, str, str], ProviderEvent] = {}
         for event in events:
-            unique.setdefault(event.key, event)
+            key = (event.provider, event.external_id, event.kind)  # event.key, without the property's call
+            if key not in unique:
+                unique[key] = event
         known: list[tuple[ProviderEvent, set[str]]] = []
+        call_ids, all_kinds = memory.call_ids, memory.kinds
         for event in unique.values():
-            call_id = memory.call_ids.get((event.provider, event.external_id))
-            kinds = memory.kinds.get(call_id) if call_id is not None else None
+            call_id = call_ids.get((event.provider, event.external_id))
+            kinds = all_kinds.get(call_id) if call_id is not None else None
             if kinds is None:
                 # Not a viewed call's: the table tells new from seen.
                 self.flush()

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import (
@@ -225,6 +226,7 @@ _CONTACT_COLUMNS = [
 
 
 _CONTACT_STATUSES = {status.value: status for status in ContactStatus}
+_CONTACT_STATUS_TEXT = {status: status.value for status in ContactStatus}
 
 
 def _contact(row: Sequence[Any]) -> ContactRecord:
@@ -546,6 +548,8 @@ class _Plan:
     expanding: str | None
     expanding_processor: Any
     results: tuple[tuple[int, Any], ...]
+    #: How `many_rows` converts each processed column: (index, kind, the type's own conversion).
+    columns: tuple[tuple[int, int, Any], ...] = ()
 
 
 _PLANS: dict[tuple[int, tuple[str, ...] | None], tuple[Any, _Plan | None]] = {}
@@ -577,6 +581,7 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
     expanding: str | None = None
     expanding_processor: Any = None
     processors: list[tuple[int, Any]] = []
+    columns: list[tuple[int, int, Any]] = []
     for index, name in enumerate(names):
         bind = compiled.binds[name]
         if bind.expanding:
@@ -590,6 +595,7 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
         processor = _bind_processor(bind.type, dialect)
         if processor is not None:
             processors.append((index, processor))
+            columns.append((index, *_column_conversion(bind.type, dialect)))
     results: list[tuple[int, Any]] = []
     if statement.is_select:
         for index, column in enumerate(statement.selected_columns):
@@ -600,7 +606,7 @@ def _compile(statement: Any, dialect: Any, keys: tuple[str, ...] | None) -> _Pla
     if id(statement) in _INFLIGHT_INDEXED:
         sql, count = _FROM_CONTACTS.subn("FROM contacts INDEXED BY ix_contacts_campaign_inflight", sql)
         assert count == 1, sql
-    return _Plan(sql, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results))
+    return _Plan(sql, names, fixed, tuple(processors), expanding, expanding_processor, tuple(results), tuple(columns))
 
 
 def _memoized(processor: Any) -> Any:
@@ -672,6 +678,70 @@ def _bind_processor(type_: Any, dialect: Any) -> Any:
     return processor
 
 
+# Kinds of column conversion `many_rows` runs inline, a column of many rows at a time: a call per value (the
+# processors above) cost more than the conversions themselves in the engine's batches of thousands of rows.
+_GIVEN, _INSTANT, _FLAG, _DOCUMENT = range(4)
+#: Text of instants already converted (the same ones recur across rows and batches: now, now + a delay).
+_INSTANT_TEXT: dict[datetime, str] = {}
+
+
+def _column_conversion(type_: Any, dialect: Any) -> tuple[int, Any]:
+    """How `many_rows` converts values of `type_`: a kind, and the type's own bind processor (not memoized)."""
+    processor = type_._cached_bind_processor(dialect)
+    if isinstance(type_, t.UTCDateTime) and dialect.name == "sqlite":
+        return _INSTANT, _sqlite_instant(processor)
+    if isinstance(type_, Boolean) and processor is not None and processor(True) == 1 and processor(False) == 0:
+        return _FLAG, processor
+    if isinstance(type_, JSON):
+        if dialect._json_serializer is None and c_make_encoder is not None:
+            return _DOCUMENT, _json_bind(processor)
+        return _GIVEN, _json_bind(processor)
+    return _GIVEN, processor
+
+
+def _convert_column(rows: list[list[Any]], index: int, kind: int, processor: Any) -> None:
+    """Convert column `index` of every row in place, as `processor` would value by value."""
+    if kind == _INSTANT:
+        memo = _INSTANT_TEXT
+        if len(memo) >= 65536:
+            memo.clear()
+        known = memo.get
+        for row in rows:
+            value = row[index]
+            if value is not None:
+                # Aware instants that are equal convert to the same naive UTC text, whatever their zone.
+                text = known(value)
+                if text is None:
+                    # As `_sqlite_instant`, without a call for the usual UTC-aware value.
+                    if value.tzinfo is UTC:
+                        text = memo[value] = value.isoformat(" ", "microseconds")[:-6]
+                    else:
+                        text = memo[value] = processor(value)
+                row[index] = text
+    elif kind == _FLAG:
+        # sqlite3 stores a bool as the integer the processor would give (True is 1): only others go through it.
+        for row in rows:
+            value = row[index]
+            if value is not None and type(value) is not bool:
+                row[index] = processor(value)
+    elif kind == _DOCUMENT:
+        # Lists and dicts go straight to the C encoder that `json.dumps` (SQLAlchemy's serializer here) makes for
+        # each call with its default settings; one encoder for the column saves that per value. Anything else (None,
+        # empty ones, other types) takes the processor's way.
+        encode = c_make_encoder(
+            {}, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+        )
+        for row in rows:
+            value = row[index]
+            if value and (type(value) is dict or type(value) is list):
+                row[index] = "".join(encode(value, 0))
+            else:
+                row[index] = processor(value)
+    else:
+        for row in rows:
+            row[index] = processor(row[index])
+
+
 def _result_processor(type_: Any, dialect: Any) -> Any:
     processor = type_._cached_result_processor(dialect, None)
     if processor is not None:
@@ -732,9 +802,8 @@ class _Direct:
 
     def many_rows(self, plan: _Plan, rows: list[list[Any]]) -> None:
         """Run `plan` once per row of values given in its parameter order (processed in place)."""
-        for index, processor in plan.processors:
-            for row in rows:
-                row[index] = processor(row[index])
+        for index, kind, processor in plan.columns:
+            _convert_column(rows, index, kind, processor)
         self.cursor.executemany(plan.sql, rows)
 
     def stream(self, plan: _Plan, params: dict[str, Any], size: int) -> Iterator[Sequence[Any]]:
@@ -1037,17 +1106,21 @@ class Tx:
             )
         direct = self.direct()
         plan = direct.plan(statement) if direct is not None else None
+        # The statement sets its columns in the table's order: the state's, then the extra ones, then last_update.
+        extra_order = plan.names[len(_STATE_COLUMNS) : -2] if plan is not None else ()
         if (
             direct is not None
             and plan is not None
-            and plan.names == (*_STATE_COLUMNS, *extra_keys, "last_update", "_id")
+            and plan.names == (*_STATE_COLUMNS, *extra_order, "last_update", "_id")
+            and sorted(extra_order) == list(extra_keys)
         ):
             # Rows straight in the statement's parameter order.
+            status_text = _CONTACT_STATUS_TEXT
             direct.many_rows(
                 plan,
                 [
                     [
-                        state.status.value,
+                        status_text[state.status],
                         state.retries,
                         state.failed_retries,
                         state.final,
@@ -1060,7 +1133,7 @@ class Tx:
                         sorted(state.tags),
                         dict(state.extracted),
                         state.opted_out,
-                        *(extra[key] for key in extra_keys),
+                        *(extra[key] for key in extra_order),
                         now,
                         contact_id,
                     ]

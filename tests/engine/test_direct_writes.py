@@ -1,0 +1,180 @@
+"""The SQLite fast path's batched writes (`_Direct.many_rows`, which converts whole columns itself) store exactly the
+bytes SQLAlchemy's own statement execution stores for the same values: text, integers and NULLs alike."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert
+
+from herald.domain.rules import ContactState
+from herald.domain.statuses import ContactStatus
+from herald.store import schema as t
+from herald.store.queries import _EVENT_KEYS, NewContact, Store, state_values
+
+ZONES = [UTC, ZoneInfo("America/Mexico_City"), ZoneInfo("Asia/Kolkata"), timezone(timedelta(hours=-3, minutes=-30))]
+
+instants = st.builds(
+    lambda at, zone: at.replace(tzinfo=UTC).astimezone(zone),
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1)),
+    st.sampled_from(ZONES),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+def _stored(path: Path, table: str) -> list[tuple[Any, ...]]:
+    """Every row of `table` as (storage class, value) pairs, as SQLite holds them."""
+    connection = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+        selected = ", ".join(f"typeof({name}), {name}" for name in columns)
+        return [tuple(row) for row in connection.execute(f"SELECT {selected} FROM {table} ORDER BY id")]
+    finally:
+        connection.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            instants,
+            instants,
+            st.dictionaries(st.text(max_size=8), documents, max_size=5),
+            st.one_of(st.none(), instants),
+            st.integers(0, 5),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_event_rows_store_what_sqlalchemy_stores(rows: list[tuple[Any, ...]]) -> None:
+    values = [
+        {
+            "provider": "simulator",
+            "external_id": f"sim-{index}",
+            "kind": "ended",
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "payload": payload,
+            "subject": "call",
+            "attempt_id": "",
+            "applied_at": applied_at,
+            "tries": tries,
+            "pending_reason": "",
+        }
+        for index, (occurred_at, received_at, payload, applied_at, tries) in enumerate(rows)
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {side: Path(folder) / f"{side}.db" for side in ("sqlalchemy", "direct")}
+        for side, path in paths.items():
+            store = Store.open(f"sqlite:///{path}")
+            try:
+                with store.tx() as tx:
+                    if side == "sqlalchemy":
+                        tx.connection.execute(insert(t.events), [dict(item) for item in values])
+                    else:
+                        tx.insert_event_rows([[item[key] for key in _EVENT_KEYS] for item in values])
+            finally:
+                store.close()
+        assert _stored(paths["direct"], "events") == _stored(paths["sqlalchemy"], "events")
+
+
+states = st.builds(
+    ContactState,
+    status=st.sampled_from(list(ContactStatus)),
+    retries=st.integers(0, 5),
+    failed_retries=st.integers(0, 5),
+    final=st.booleans(),
+    due_at=st.one_of(st.none(), instants),
+    respond_by=st.one_of(st.none(), instants),
+    follow_up=st.booleans(),
+    follow_up_attempts=st.integers(0, 3),
+    calls=st.integers(0, 20),
+    billed_seconds=st.integers(0, 10_000),
+    tags=st.frozensets(st.text(max_size=8), max_size=4),
+    extracted=st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4),
+    opted_out=st.booleans(),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(states, st.one_of(st.none(), instants), st.one_of(st.none(), st.integers(1, 99)), instants),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_contact_updates_store_what_sqlalchemy_stores(
+    changes: list[tuple[ContactState, datetime | None, int | None, datetime]],
+) -> None:
+    start = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {side: Path(folder) / f"{side}.db" for side in ("sqlalchemy", "direct")}
+        for side, path in paths.items():
+            store = Store.open(f"sqlite:///{path}")
+            try:
+                with store.tx() as tx:
+                    business = tx.ensure_business("B", "b", start)
+                    campaign = tx.connection.execute(
+                        insert(t.campaigns)
+                        .values(business_id=business, name="C", channel="phone_call", status="ready", config={})
+                        .values(created_at=start)
+                        .returning(t.campaigns.c.id)
+                    ).scalar_one()
+                    numbers = [f"+5255{index:08d}" for index in range(len(changes))]
+                    tx.add_contacts(campaign, [NewContact(number, "N", "") for number in numbers], start)
+                    ids = [row[0] for row in tx.connection.exec_driver_sql("SELECT id FROM contacts ORDER BY id")]
+                    if side == "sqlalchemy":
+                        for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True):
+                            tx.connection.execute(
+                                t.contacts.update()
+                                .where(t.contacts.c.id == contact_id)
+                                .values(
+                                    **state_values(state),
+                                    attempts_in_cycle=len(state.tags),
+                                    current_message_id=inflight,
+                                    inflight_id=inflight,
+                                    lease_expires_at=lease,
+                                    last_update=at,
+                                )
+                            )
+                    else:
+                        # The extra columns the in-memory view writes (their order is not the table's).
+                        tx.save_contacts_at(
+                            [
+                                (
+                                    contact_id,
+                                    state,
+                                    {
+                                        "attempts_in_cycle": len(state.tags),
+                                        "current_message_id": inflight,
+                                        "inflight_id": inflight,
+                                        "lease_expires_at": lease,
+                                    },
+                                    at,
+                                )
+                                for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True)
+                            ]
+                        )
+            finally:
+                store.close()
+        assert _stored(paths["direct"], "contacts") == _stored(paths["sqlalchemy"], "contacts")
