@@ -416,3 +416,28 @@ def test_a_burst_of_notifications_wakes_a_worker_once_and_a_later_one_again(data
         assert woken()
     finally:
         waker.close()
+
+
+def test_a_waker_tells_stored_webhook_events_from_other_work(database_url: str, store: Store) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite workers poll")
+    waker = _Waker(store, threading.Event())
+
+    def announced() -> bool:
+        # In a thread, so that a waker that hangs fails the test instead of hanging it.
+        said: list[bool] = []
+        thread = threading.Thread(target=lambda: said.append(waker.wait(600)), daemon=True)
+        thread.start()
+        thread.join(60)
+        assert said, "the waker did not wake"
+        return said[0]
+
+    try:
+        with store.autocommit() as tx:
+            inbox.add(tx, [ProviderEvent("http", "w1", "ringing", START)], START)
+        assert not announced()  # only the inbox has news: a worker need not look for claims because of it
+        with store.tx() as tx:
+            tx.notify_workers()  # an activation, an import
+        assert announced()
+    finally:
+        waker.close()

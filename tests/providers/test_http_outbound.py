@@ -414,3 +414,66 @@ def test_a_proxy_from_the_environment_goes_through_httpx(monkeypatch: pytest.Mon
     monkeypatch.delenv("http_proxy", raising=False)
     with HttpOutbound(options("http://agent.example")) as direct:
         assert direct._keep_alive is not None
+
+
+def _raw_backend(answers: list[bytes]) -> tuple[socket.socket, threading.Thread, list[bytes]]:
+    """A backend on one kept connection that writes `answers` in turn, one per request, as given (byte for byte)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            buffer = b""
+            for answer in answers:
+                while b"\r\n\r\n" not in buffer:
+                    buffer += connection.recv(65536)
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(
+                    next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")).split(
+                        b":"
+                    )[1]
+                )
+                while len(buffer) < length:
+                    buffer += connection.recv(65536)
+                requests.append(head + b"\r\n\r\n" + buffer[:length])
+                buffer = buffer[length:]
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread, requests
+
+
+def test_kept_connection_answers_chunked_informational_and_closing_are_read_whole() -> None:
+    body = json.dumps({"external_id": "chunked-1"}).encode()
+    answers = [
+        # An informational answer first, then the body in two chunks with an extension and a trailer.
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + f"{5:x};ext=1\r\n".encode() + body[:5] + b"\r\n"
+        + f"{len(body) - 5:x}\r\n".encode() + body[5:] + b"\r\n0\r\nX-Trailer: yes\r\n\r\n",
+        b'HTTP/1.1 201 Created\r\nContent-Length: 27\r\n\r\n{"external_id": "length-2"}',
+        # No length: the body ends with the connection, which is not kept.
+        b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"external_id": "closing-3"}',
+    ]  # fmt: skip
+    listener, thread, requests = _raw_backend(answers)
+    with listener, HttpOutbound(options(f"http://127.0.0.1:{listener.getsockname()[1]}")) as adapter:
+        results = [adapter.start_calls(calls(1, prefix=f"cll_raw{index}"), NOW)[0] for index in range(3)]
+        thread.join(10)
+    assert [result.external_id for result in results] == ["chunked-1", "length-2", "closing-3"]
+    assert len(requests) == 3  # all three on the one connection the backend accepted
+    head, _, sent = requests[0].partition(b"\r\n\r\n")
+    first = calls(1, prefix="cll_raw0")[0].public_id
+    assert head.startswith(b"POST /calls HTTP/1.1\r\n") and f"\r\nIdempotency-Key: {first}".encode() in head
+    assert json.loads(sent)["call_id"] == first
+
+
+def test_a_header_value_with_a_line_break_is_never_sent() -> None:
+    listener, _, requests = _raw_backend([])
+    with (
+        listener,
+        HttpOutbound(options(f"http://127.0.0.1:{listener.getsockname()[1]}", auth_token="a\r\nX: b")) as adapter,
+    ):
+        [result] = adapter.start_calls(calls(1), NOW)
+    assert result == StartResult.retryable("config_error", "auth_token is not a valid header value")
+    assert requests == []

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Integer, and_, any_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 
 from herald.domain.statuses import CallStatus
 from herald.providers.base import PENDING_PREFIX
+from herald.store import pg_batch
 from herald.store import schema as t
-from herald.store.queries import Tx
+from herald.store.queries import _CAMPAIGN_COLUMNS, Tx, _campaign
+from herald.store.records import Campaign
 
 _w = t.workers.c
 _k = t.calls.c
@@ -95,13 +98,22 @@ def declare_dead(tx: Tx, before: datetime, now: datetime, keep: int = 0) -> list
     return dead
 
 
-def campaign_free(tx: Tx, campaign_id: int) -> bool:
-    """On PostgreSQL, lock the campaign row unless another transaction holds it (`FOR UPDATE SKIP LOCKED`): False
-    when it is held (or the campaign is gone). On SQLite, where the write transaction is the lock, always True."""
+_FREE_CAMPAIGN = (
+    select(*_CAMPAIGN_COLUMNS)
+    .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
+    .where(t.campaigns.c.id == bindparam("cid"))
+    .with_for_update(of=t.campaigns, skip_locked=True)
+)
+
+
+def lock_free_campaign(tx: Tx, campaign_id: int) -> Campaign | None:
+    """The campaign, locked until the transaction ends (`Tx.lock_campaign`), unless another transaction holds it: on
+    PostgreSQL `FOR UPDATE SKIP LOCKED`, None when it is held (or gone); on SQLite, where the write transaction is
+    the lock, always the campaign."""
     if not tx.locks_rows:
-        return True
-    query = select(t.campaigns.c.id).where(t.campaigns.c.id == campaign_id).with_for_update(skip_locked=True)
-    return tx.connection.execute(query).first() is not None
+        return tx.lock_campaign(campaign_id)
+    row = tx.connection.execute(_FREE_CAMPAIGN, {"cid": campaign_id}).first()
+    return None if row is None else _campaign(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +137,7 @@ class Start:
 _QUEUED = CallStatus.QUEUED.value
 
 
-def take_starts(tx: Tx, channel: str, worker_id: int, now: datetime, limit: int) -> list[Start]:
-    """Starts due for this worker: its own claims and any in the pool (retries, a dead worker's), locked and marked
-    as its own. `channel` is "call" or "message"."""
+def _take_starts_query(channel: str, locked: bool) -> Any:
     if channel == "call":
         table, columns = t.calls, _k
         fields = [_k.id, _k.public_id, _k.campaign_id, _k.contact_id, _k.provider, _k.follow_up, _k.start_tries]
@@ -141,19 +151,44 @@ def take_starts(tx: Tx, channel: str, worker_id: int, now: datetime, limit: int)
         .join(t.contacts, _c.id == columns.contact_id)
         .where(
             columns.start_after.is_not(None),
-            columns.start_after <= now,
-            or_(columns.worker_id.is_(None), columns.worker_id == worker_id),
+            columns.start_after <= bindparam("now"),
+            or_(columns.worker_id.is_(None), columns.worker_id == bindparam("worker")),
             extra,
         )
         .order_by(columns.start_after, columns.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if tx.locks_rows:
-        query = query.with_for_update(of=table, skip_locked=True)
-    rows = tx.connection.execute(query).all()
+    return query.with_for_update(of=table, skip_locked=True) if locked else query
+
+
+# Built once: the starter runs them on every pass, and building a Core statement costs more than running it.
+_TAKE_STARTS = {
+    (channel, locked): _take_starts_query(channel, locked)
+    for channel in ("call", "message")
+    for locked in (False, True)
+}
+_MARK_TAKEN = {
+    (channel, locked): update(table)
+    .where(
+        table.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+        if locked
+        else table.c.id.in_(bindparam("ids", expanding=True))
+    )
+    .values(worker_id=bindparam("worker"))
+    for channel, table in (("call", t.calls), ("message", t.messages))
+    for locked in (False, True)
+}
+
+
+def take_starts(tx: Tx, channel: str, worker_id: int, now: datetime, limit: int) -> list[Start]:
+    """Starts due for this worker: its own claims and any in the pool (retries, a dead worker's), locked and marked
+    as its own. `channel` is "call" or "message"."""
+    locked = tx.locks_rows
+    params = {"now": now, "worker": worker_id, "limit": limit}
+    rows = tx.connection.execute(_TAKE_STARTS[(channel, locked)], params).all()
     if not rows:
         return []
-    tx.connection.execute(update(table).where(columns.id.in_([row[0] for row in rows])).values(worker_id=worker_id))
+    tx.connection.execute(_MARK_TAKEN[(channel, locked)], {"ids": [row[0] for row in rows], "worker": worker_id})
     starts = []
     for row in rows:
         is_call = channel == "call"
@@ -176,20 +211,42 @@ def take_starts(tx: Tx, channel: str, worker_id: int, now: datetime, limit: int)
     return starts
 
 
-def started(tx: Tx, channel: str, pairs: Sequence[tuple[int, str]]) -> None:
+def started(tx: Tx, channel: str, pairs: Sequence[tuple[int, str]], *, wait: bool = True) -> list[tuple[int, str]]:
     """The provider took these attempts: (row id, provider's id). Only a start still pending is written, so an id
-    already learnt from a webhook is kept."""
+    already learnt from a webhook is kept. With `wait=False` (PostgreSQL), rows another transaction holds (a worker
+    applying the call's first events) are not waited for: they are returned, to be written in a transaction of their
+    own, so that this one does not hold the others meanwhile. Returns the pairs not written."""
     if not pairs:
-        return
+        return []
     table, columns, id_column = (
         (t.calls, _k, "provider_call_id") if channel == "call" else (t.messages, _m, "provider_message_id")
     )
+    if tx.locks_rows:
+        held: set[int] = set()
+        if not wait:
+            found = tx.connection.exec_driver_sql(_LOCK_PENDING[channel], (sorted({row_id for row_id, _ in pairs}),))
+            held = {row[0] for row in found if not row[1]}
+        rows = [(row_id, provider_id, None) for row_id, provider_id in pairs if row_id not in held]
+        pg_batch.update(tx.connection, table, ["id"], [id_column, "start_after"], rows, _STILL_PENDING[channel])
+        return [pair for pair in pairs if pair[0] in held]
     tx.connection.execute(
         update(table)
         .where(and_(columns.id == bindparam("_id"), columns.start_after.is_not(None)))
         .values({id_column: bindparam("_pid"), "start_after": None}),
         [{"_id": row_id, "_pid": provider_id} for row_id, provider_id in pairs],
     )
+    return []
+
+
+# The pending starts among some ids, each locked unless another transaction holds it (then `locked` is false).
+_LOCK_PENDING = {
+    channel: f"""
+SELECT c.id, l.id IS NOT NULL AS locked
+FROM {table} AS c LEFT JOIN LATERAL (SELECT x.id FROM {table} AS x WHERE x.id = c.id FOR UPDATE SKIP LOCKED) AS l ON true
+WHERE c.id = ANY(%s::integer[]) AND c.start_after IS NOT NULL
+"""
+    for channel, table in (("call", "calls"), ("message", "messages"))
+}
 
 
 def retry_later(tx: Tx, channel: str, retries: Sequence[tuple[Start, str, str]], now: datetime) -> None:
@@ -286,6 +343,9 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
     pairs = list(dict.fromkeys(pairs))
     if not pairs:
         return
+    if tx.locks_rows:
+        _adopt_postgresql(tx, provider, subject, pairs)
+        return
     if subject == "call":
         tx.connection.execute(
             update(t.calls)
@@ -318,6 +378,48 @@ def adopt(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]])
             .values(provider_message_id=bindparam("_pid"), start_after=None),
             [{"_aid": aid, "_pid": pid} for aid, pid in numeric],
         )
+
+
+#: `started`'s condition on PostgreSQL: only a start still pending is written.
+_STILL_PENDING = {"call": "calls.start_after IS NOT NULL", "message": "messages.start_after IS NOT NULL"}
+# `adopt`'s condition on PostgreSQL: a start whose answer was never recorded.
+_UNRECORDED = (
+    "{table}.{column} IS NULL OR {table}.start_after IS NOT NULL OR starts_with({table}.{column}, '"
+    + PENDING_PREFIX
+    + "')"
+)
+
+
+def _adopt_postgresql(tx: Tx, provider: str, subject: str, pairs: Sequence[tuple[str, str]]) -> None:
+    # One statement for the batch, each attempt's first id as an executemany in the given order would keep.
+    if subject == "call":
+        table, key, column = t.calls, "public_id", "provider_call_id"
+        rows: list[tuple[Any, ...]] = [(aid, provider, pid, None) for aid, pid in pairs]
+    else:
+        table, key, column = t.messages, "id", "provider_message_id"
+        rows = [(int(aid), provider, pid, None) for aid, pid in pairs if aid.isdigit()]
+    first = list({row[0]: row for row in reversed(rows)}.values())
+    condition = _UNRECORDED.format(table=table.name, column=column)
+    pg_batch.update(tx.connection, table, [key, "provider"], [column, "start_after"], first, condition)
+
+
+# Each call once: locked unless another transaction holds it (then `locked` is false).
+_LOCK_CALLS = """
+SELECT c.public_id, l.id IS NOT NULL AS locked
+FROM calls AS c LEFT JOIN LATERAL (SELECT x.id FROM calls AS x WHERE x.id = c.id FOR UPDATE SKIP LOCKED) AS l ON true
+WHERE c.public_id = ANY(%s::text[])
+"""
+
+
+def lock_calls(tx: Tx, public_ids: Sequence[str]) -> set[str]:
+    """PostgreSQL: lock the calls with these public ids that no other transaction holds (`FOR UPDATE SKIP LOCKED`);
+    returns the ids of those held elsewhere (ids of no call are in neither). A worker applies a call's events only
+    with its row locked, and leaves those of a call another worker is applying for a later batch, instead of waiting
+    for that worker's transaction (and deadlocking with it when each holds a call the other wants)."""
+    wanted = sorted(set(public_ids))
+    if not wanted or not tx.locks_rows:
+        return set()
+    return {row[0] for row in tx.connection.exec_driver_sql(_LOCK_CALLS, (wanted,)) if not row[1]}
 
 
 def hand_back(tx: Tx, channel: str, starts: Sequence[Start], at: datetime) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, select, update
 
@@ -65,20 +65,21 @@ def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bo
 #: Events per insert statement.
 _CHUNK = 500
 
-# One statement per chunk on PostgreSQL: the rows go in as arrays (a fixed text, prepared once per connection, where
-# a VALUES list would be a new statement for every body size), and the workers' NOTIFY rides in the same round trip.
+# One statement per chunk on PostgreSQL: the rows go in as one JSON text (a fixed statement, prepared once per
+# connection, where a VALUES list would be a new statement for every body size; and one JSON text is cheaper to send
+# than arrays, which psycopg dumps element by element), and the workers' NOTIFY rides in the same round trip.
 # `ORDER BY n` keeps the key order given: two statements inserting overlapping events then wait for each other in
 # the same order instead of deadlocking (PostgreSQL waits on a concurrent insert of the same unique key).
 _PG_INSERT = """
 WITH inserted AS (
     INSERT INTO events (provider, external_id, kind, occurred_at, received_at, payload, subject, attempt_id,
                         applied_at, available_at, tries, pending_reason)
-    SELECT provider, external_id, kind, occurred_at, %(received_at)s, payload::json, subject, attempt_id,
-           NULL, available_at, 0, ''
-    FROM unnest(%(provider)s::text[], %(external_id)s::text[], %(kind)s::text[], %(occurred_at)s::timestamp[],
-                %(payload)s::text[], %(subject)s::text[], %(attempt_id)s::text[], %(available_at)s::timestamp[])
-         WITH ORDINALITY AS given(provider, external_id, kind, occurred_at, payload, subject, attempt_id,
-                                  available_at, n)
+    SELECT provider, external_id, kind, occurred_at, %(received_at)s, payload, subject, attempt_id,
+           NULL, coalesce(available_at, %(received_at)s), 0, ''
+    FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (provider text, external_id text, kind text,
+                    occurred_at timestamp, payload json, subject text, attempt_id text, available_at timestamp))
+         WITH ORDINALITY AS given(provider, external_id, kind, occurred_at, payload, subject, attempt_id, available_at,
+                                  n)
     ORDER BY n
     ON CONFLICT (provider, external_id, kind) DO NOTHING
     RETURNING 1
@@ -86,31 +87,42 @@ WITH inserted AS (
 SELECT n{notify} FROM (SELECT count(*) AS n FROM inserted) AS counted
 """
 _PG_INSERT_QUIET = _PG_INSERT.format(notify="")
-_PG_INSERT_NOTIFY = _PG_INSERT.format(notify=f", (SELECT pg_notify('{NOTIFY_CHANNEL}', '') WHERE n > 0)")
+#: The payload of the NOTIFY of stored webhook events (other work is announced without one): a worker woken by it
+#: alone knows that only the inbox has news.
+EVENTS_NOTICE = "events"
+_PG_INSERT_NOTIFY = _PG_INSERT.format(notify=f", (SELECT pg_notify('{NOTIFY_CHANNEL}', '{EVENTS_NOTICE}') WHERE n > 0)")
+
+
+def _naive_utc(at: datetime) -> str:
+    # As schema.UTCDateTime stores it: naive UTC, here as the ISO text `timestamp` parses.
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat()
 
 
 def _add_postgresql(tx: Tx, events: Sequence[ProviderEvent], now: datetime, scheduled: bool) -> int:
-    dialect = tx.connection.dialect
-    dumps = getattr(dialect, "_json_serializer", None) or json.dumps
-    naive = t.UTCDateTime().process_bind_param
-    received_at = naive(now, dialect)
+    dumps = getattr(tx.connection.dialect, "_json_serializer", None) or json.dumps
+    received_at = t.UTCDateTime().process_bind_param(now, tx.connection.dialect)
     accepted = 0
     for start in range(0, len(events), _CHUNK):
         chunk = events[start : start + _CHUNK]
-        occurred = [naive(e.occurred_at, dialect) for e in chunk]
+        rows = [
+            {
+                "provider": e.provider,
+                "external_id": e.external_id,
+                "kind": e.kind,
+                "occurred_at": (occurred := _naive_utc(e.occurred_at)),
+                "payload": event_payload(e),
+                "subject": e.subject,
+                "attempt_id": e.attempt_id,
+                # Unset: available at once (the statement's received_at).
+                "available_at": occurred if scheduled else None,
+            }
+            for e in chunk
+        ]
         row = tx.connection.exec_driver_sql(
             _PG_INSERT_QUIET if scheduled else _PG_INSERT_NOTIFY,
-            {
-                "received_at": received_at,
-                "provider": [e.provider for e in chunk],
-                "external_id": [e.external_id for e in chunk],
-                "kind": [e.kind for e in chunk],
-                "occurred_at": occurred,
-                "payload": [dumps(event_payload(e)) for e in chunk],
-                "subject": [e.subject for e in chunk],
-                "attempt_id": [e.attempt_id for e in chunk],
-                "available_at": occurred if scheduled else [received_at] * len(chunk),
-            },
+            {"received_at": received_at, "rows": dumps(rows)},
         ).one()
         accepted += int(row[0])
     return accepted
@@ -125,8 +137,32 @@ class Taken:
     event: ProviderEvent
 
 
+# PostgreSQL's take, on the driver: a worker runs it every round, and SQLAlchemy's row processing cost more than it.
+_PG_TAKE = """
+SELECT id, provider, external_id, kind, occurred_at, payload, subject, attempt_id, tries FROM events
+WHERE applied_at IS NULL AND available_at <= %s ORDER BY available_at, id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+
+
 def take(tx: Tx, now: datetime, limit: int) -> list[Taken]:
     """Up to `limit` unapplied events whose time has come, oldest first, locked for this transaction."""
+    if tx.locks_rows:
+        taken: list[Taken] = []
+        rows = tx.connection.exec_driver_sql(_PG_TAKE, (now.astimezone(UTC).replace(tzinfo=None), limit))
+        for event_id, provider, external_id, kind, occurred_at, payload, subject, attempt_id, tries in rows:
+            data = dict(payload or {})
+            event = ProviderEvent(
+                provider=provider,
+                external_id=external_id,
+                kind=kind,
+                occurred_at=occurred_at.replace(tzinfo=UTC),
+                ref=str(data.pop("ref", "")),
+                data=data,
+                subject=subject,
+                attempt_id=attempt_id,
+            )
+            taken.append(Taken(event_id, int(tries), event))
+        return taken
     query = (
         select(
             _e.id,
@@ -143,9 +179,7 @@ def take(tx: Tx, now: datetime, limit: int) -> list[Taken]:
         .order_by(_e.available_at, _e.id)
         .limit(limit)
     )
-    if tx.connection.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    taken: list[Taken] = []
+    taken = []
     for row in tx.connection.execute(query):
         payload = dict(row.payload or {})
         ref = str(payload.pop("ref", ""))
@@ -165,9 +199,17 @@ def take(tx: Tx, now: datetime, limit: int) -> list[Taken]:
 
 def mark_applied(tx: Tx, ids: Sequence[int], now: datetime) -> None:
     """Events applied."""
-    if ids:
-        # One statement for the batch: PostgreSQL runs an executemany as one statement per row.
+    if not ids:
+        return
+    # One statement for the batch: PostgreSQL runs an executemany as one statement per row. There, an array: the
+    # same statement text whatever the batch's size (an IN list is converted and planned anew for each size).
+    if tx.locks_rows:
+        tx.connection.exec_driver_sql(_PG_MARK_APPLIED, (now.astimezone(UTC).replace(tzinfo=None), list(ids)))
+    else:
         tx.connection.execute(update(t.events).where(_e.id.in_(list(ids))).values(applied_at=now))
+
+
+_PG_MARK_APPLIED = "UPDATE events SET applied_at = %s WHERE id = ANY(%s::integer[])"
 
 
 def postpone(tx: Tx, pending: Sequence[tuple[int, int, str]], now: datetime) -> None:

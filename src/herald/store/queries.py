@@ -20,8 +20,10 @@ from sqlalchemy import (
     Boolean,
     Connection,
     Engine,
+    Integer,
     Text,
     and_,
+    any_,
     bindparam,
     false,
     func,
@@ -37,6 +39,7 @@ from herald.domain.campaign import CampaignConfig
 from herald.domain.rules import ContactState
 from herald.domain.statuses import CampaignStatus, Channel, ContactStatus
 from herald.providers.base import ProviderEvent
+from herald.store import pg_batch
 from herald.store import schema as t
 from herald.store.db import READ_ONLY, connect, write_gate
 from herald.store.migrate import upgrade
@@ -395,7 +398,13 @@ _ALL_CONTACTS = select(*_CONTACT_COLUMNS).where(_c.campaign_id == bindparam("cid
 _INFLIGHT_INDEXED = frozenset(map(id, (_INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY, _EXPIRED_CALLS, _EXPIRED_MESSAGES)))
 _FROM_CONTACTS = re.compile(r"\bFROM contacts(?=\s+WHERE\b)")
 _CONTACTS_BY_ID = select(*_CONTACT_COLUMNS).where(_c.id.in_(bindparam("ids", expanding=True)))
-_CONTACTS_BY_ID_LOCKED = _CONTACTS_BY_ID.order_by(_c.id).with_for_update()
+# PostgreSQL's: `= ANY(array)` where the others have an expanding IN, so that the statement's text is the same
+# whatever the number of ids (compiled once by SQLAlchemy, converted and prepared once per connection by psycopg).
+_INTEGERS = postgresql.ARRAY(Integer)
+_TEXTS = postgresql.ARRAY(Text)
+_CONTACTS_BY_ID_LOCKED = (
+    select(*_CONTACT_COLUMNS).where(_c.id == any_(bindparam("ids", type_=_INTEGERS))).order_by(_c.id).with_for_update()
+)
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 _CYCLE_PROBES = tuple(
     select(_c.id).where(_c.campaign_id == bindparam("cid"), condition).limit(1)
@@ -413,9 +422,21 @@ _CALLS_BY_PROVIDER_ID = select(
     t.calls.c.follow_up,
     t.calls.c.provider_call_id,
 ).where(t.calls.c.provider == bindparam("provider"), t.calls.c.provider_call_id.in_(bindparam("ids", expanding=True)))
-_CALLS_BY_PROVIDER_ID_LOCKED = _CALLS_BY_PROVIDER_ID.order_by(t.calls.c.id).with_for_update()
+_CALLS_BY_PROVIDER_ID_LOCKED = (
+    select(*_CALLS_BY_PROVIDER_ID.selected_columns)
+    .where(
+        t.calls.c.provider == bindparam("provider"),
+        t.calls.c.provider_call_id == any_(bindparam("ids", type_=_TEXTS)),
+    )
+    .order_by(t.calls.c.id)
+    .with_for_update()
+)
 _SUPPRESSED_AMONG = select(t.suppressions.c.contact).where(
     t.suppressions.c.business_id == bindparam("bid"), t.suppressions.c.contact.in_(bindparam("numbers", expanding=True))
+)
+_SUPPRESSED_AMONG_PG = select(t.suppressions.c.contact).where(
+    t.suppressions.c.business_id == bindparam("bid"),
+    t.suppressions.c.contact == any_(bindparam("numbers", type_=_TEXTS)),
 )
 
 # The export queries (SPEC §7): their rows are positional, in their select's column order.
@@ -991,7 +1012,8 @@ class Tx:
             return {row[0] for row in self.connection.execute(query)}
         found: set[str] = set()
         for chunk in _chunks(numbers):
-            found.update(row[0] for row in self._rows(_SUPPRESSED_AMONG, {"bid": business_id, "numbers": list(chunk)}))
+            statement = _SUPPRESSED_AMONG_PG if self.locks_rows else _SUPPRESSED_AMONG
+            found.update(row[0] for row in self._rows(statement, {"bid": business_id, "numbers": list(chunk)}))
         return found
 
     def add_contacts(
@@ -1098,6 +1120,9 @@ class Tx:
         if not changes:
             return
         extra_keys = tuple(sorted(changes[0][2]))
+        if self.locks_rows:
+            _pg_save_contacts(self.connection, extra_keys, changes)
+            return
         statement = _SAVE_CONTACTS.get(extra_keys)
         if statement is None:
             columns: dict[str, Any] = {name: bindparam(name) for name in (*_STATE_COLUMNS, *extra_keys, "last_update")}
@@ -1247,6 +1272,10 @@ class Tx:
         """Insert calls, returning their ids in the order given."""
         if not rows:
             return []
+        if self.locks_rows:
+            ordered = _pg_insert_calls(self.connection, rows)
+            self._remember_calls(rows, ordered)
+            return ordered
         direct = self.direct()
         plan = direct.plan(_INSERT_CALLS, tuple(rows[0])) if direct is not None else None
         if direct is not None and plan is not None:
@@ -1346,6 +1375,9 @@ class Tx:
 
     def write_call_values(self, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Set columns of calls by id; changes with the same keys go in one batch."""
+        if self.locks_rows:
+            _pg_write_call_values(self.connection, changes)
+            return
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for call_id, values in changes:
             groups.setdefault(tuple(sorted(values)), []).append({"_id": call_id, **values})
@@ -1565,3 +1597,31 @@ class Tx:
         ]
         present = [value for value in values if value is not None]
         return max(present) if present else None
+
+
+# --- PostgreSQL: a batch of row writes as one statement (herald.store.pg_batch) ----------------------------------
+
+
+def _pg_save_contacts(
+    connection: Connection,
+    extra_keys: tuple[str, ...],
+    changes: Sequence[tuple[int, ContactState, dict[str, Any], datetime]],
+) -> None:
+    rows = [
+        [contact_id, *state_values(state).values(), *(extra[key] for key in extra_keys), now]
+        for contact_id, state, extra, now in changes
+    ]
+    pg_batch.update(connection, t.contacts, ["id"], [*_STATE_COLUMNS, *extra_keys, "last_update"], rows)
+
+
+def _pg_write_call_values(connection: Connection, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    # One statement whatever columns each call's change sets (an executemany would be one per row).
+    pg_batch.update_sparse(connection, t.calls, "id", list(changes))
+
+
+def _pg_insert_calls(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    keys = tuple(rows[0])
+    ids = dict(
+        pg_batch.insert(connection, t.calls, keys, [[row[key] for key in keys] for row in rows], ("public_id", "id"))
+    )
+    return [ids[row["public_id"]] for row in rows]
