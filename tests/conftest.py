@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,39 +128,41 @@ def server() -> Iterator[object]:
     admin.close()
 
 
-@pytest.fixture
-def postgres_url(server: object) -> Iterator[str]:
-    """A fresh database on the server, dropped afterwards."""
-    name = f"herald_test_{uuid.uuid4().hex[:12]}"
-    server.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+@contextmanager
+def _database(server: object, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server (empty, or a copy of `template`), dropped on exit; yields its URL."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    server.execute(f'CREATE DATABASE "{name}"{copy}')  # type: ignore[attr-defined]
     try:
         yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
 
 
+@pytest.fixture
+def postgres_url(server: object) -> Iterator[str]:
+    """A fresh database on the server, dropped afterwards."""
+    with _database(server, "herald_test_") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def postgres_template(server: object) -> Iterator[str]:
     """A PostgreSQL database migrated once per test session, the template of `migrated_postgres_url`."""
-    name = f"herald_test_template_{uuid.uuid4().hex[:12]}"
-    server.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
-    try:
-        Store.open(make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)).close()
+    with _database(server, "herald_test_template_") as url:
+        Store.open(url).close()
+        name = make_url(url).database
+        assert name
         yield name
-    finally:
-        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
 
 
 @pytest.fixture
 def migrated_postgres_url(server: object, postgres_template: str) -> Iterator[str]:
     """A fresh database with the migrated schema, dropped afterwards: a copy of the session's template (~0.3 s)
     rather than a migration run (~0.7 s more per database; about 230 tests ask for one)."""
-    name = f"herald_test_{uuid.uuid4().hex[:12]}"
-    server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')  # type: ignore[attr-defined]
-    try:
-        yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+    with _database(server, "herald_test_", postgres_template) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
