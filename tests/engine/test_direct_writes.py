@@ -19,6 +19,8 @@ from herald.domain.statuses import ContactStatus
 from herald.store import schema as t
 from herald.store.queries import _EVENT_KEYS, NewContact, Store, state_values
 
+from ..conftest import migrated_sqlite
+
 ZONES = [UTC, ZoneInfo("America/Mexico_City"), ZoneInfo("Asia/Kolkata"), timezone(timedelta(hours=-3, minutes=-30))]
 
 instants = st.builds(
@@ -85,7 +87,7 @@ def test_event_rows_store_what_sqlalchemy_stores(rows: list[tuple[Any, ...]]) ->
     with tempfile.TemporaryDirectory() as folder:
         paths = {side: Path(folder) / f"{side}.db" for side in ("sqlalchemy", "direct")}
         for side, path in paths.items():
-            store = Store.open(f"sqlite:///{path}")
+            store = Store.open(migrated_sqlite(path))
             try:
                 with store.tx() as tx:
                     if side == "sqlalchemy":
@@ -130,7 +132,7 @@ def test_contact_updates_store_what_sqlalchemy_stores(
     with tempfile.TemporaryDirectory() as folder:
         paths = {side: Path(folder) / f"{side}.db" for side in ("sqlalchemy", "direct")}
         for side, path in paths.items():
-            store = Store.open(f"sqlite:///{path}")
+            store = Store.open(migrated_sqlite(path))
             try:
                 with store.tx() as tx:
                     business = tx.ensure_business("B", "b", start)
