@@ -23,7 +23,7 @@ from herald.providers.simulator import Simulator
 from herald.store import schema as t
 from herald.store.queries import NewContact, Store
 
-from ..conftest import AGENT, START, phone_numbers
+from ..conftest import AGENT, START, migrated_sqlite, phone_numbers
 
 weights = st.floats(min_value=0, max_value=1)
 settings_strategy = st.fixed_dictionaries(
@@ -66,7 +66,7 @@ settings_strategy = st.fixed_dictionaries(
 @given(config=settings_strategy, contacts=st.integers(1, 12), seed=st.integers(0, 1000))
 def test_campaign_invariants(config: dict[str, Any], contacts: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.open(f"sqlite:///{Path(folder) / 'h.db'}")
+        store = Store.open(migrated_sqlite(Path(folder) / "h.db"))
         try:
             _check(store, config, contacts, seed)
         finally:

@@ -23,7 +23,7 @@ from herald.providers.simulator import Simulator
 from herald.store import schema as t
 from herald.store.queries import NewContact, Store
 
-from ..conftest import AGENT, START, CampaignFactory, phone_numbers
+from ..conftest import AGENT, START, CampaignFactory, migrated_sqlite, phone_numbers
 
 MX = ZoneInfo("America/Mexico_City")
 
@@ -197,7 +197,7 @@ def test_local_time_never_calls_outside_the_contacts_hours(
     hours = {"startTime": f"{opens:02d}:00", "stopTime": f"{opens + length:02d}:00", "active": True}
     options = {"conversation": {"follow_up_rate": 0}}
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.open(f"sqlite:///{Path(folder) / 'h.db'}")
+        store = Store.open(migrated_sqlite(Path(folder) / "h.db"))
         try:
             clock = VirtualClock(START)
             ids = IdFactory(seed)

@@ -26,7 +26,7 @@ from herald.store import schema as t
 from herald.store.memory import Memory
 from herald.store.queries import NewContact, Store
 
-from ..conftest import AGENT, START, CampaignFactory, phone_numbers
+from ..conftest import AGENT, START, CampaignFactory, migrated_sqlite, phone_numbers
 from .test_engine_properties import settings_strategy
 
 Hook = Callable[[Engine, Store, int], None]
@@ -36,7 +36,7 @@ def _simulate(
     folder: Path, config: dict[str, Any], contacts: int, seed: int, *, view: bool, on_step: Hook | None = None
 ) -> dict[str, Any]:
     """Run a campaign to its end (with or without the view) and return everything an export or report reads."""
-    store = Store.open(f"sqlite:///{folder / ('view.db' if view else 'table.db')}")
+    store = Store.open(migrated_sqlite(folder / ("view.db" if view else "table.db")))
     try:
         clock = VirtualClock(START)
         ids = IdFactory(seed)

@@ -11,6 +11,8 @@ from herald.providers.base import Throughput
 from herald.store.queries import Store
 from herald.store.throttle import reserve
 
+from ..conftest import migrated_sqlite
+
 T0 = 1_800_000_000.0
 
 
@@ -49,7 +51,7 @@ def test_reservations_from_any_number_of_workers_keep_the_rate(
     tmp_path_factory: object, per_second: float, burst: int, horizon: float, asks: list[tuple[float, int]]
 ) -> None:
     folder = tmp_path_factory.mktemp("throttle")  # type: ignore[attr-defined]
-    store = Store.open(f"sqlite:///{folder / 'h.db'}")
+    store = Store.open(migrated_sqlite(folder / "h.db"))
     try:
         limit = Throughput("whatsapp_cloud:123", per_second, burst)
         now, go = T0, []
