@@ -60,6 +60,15 @@ def migrated_sqlite(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def migrated(url: str) -> str:
+    """`url` with the migrated schema in place: a SQLite file not made yet becomes a copy of the session's migrated
+    one (`database_url`'s PostgreSQL databases come migrated already)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not Path(url.removeprefix(prefix)).exists():
+        return migrated_sqlite(Path(url.removeprefix(prefix)))
+    return url
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite file with the migrated schema."""

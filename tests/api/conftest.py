@@ -17,6 +17,8 @@ from herald.ids import IdFactory
 from herald.store.queries import Store
 from herald.store.tenancy import create_key, ensure_business
 
+from ..conftest import migrated
+
 BASE = "/api/v1.0"
 
 
@@ -59,7 +61,7 @@ def _tenant(store: Store, name: str) -> Tenant:
 @pytest.fixture
 def api(database_url: str) -> Iterator[Api]:
     """The app on SQLite and on PostgreSQL, with businesses `acme` and `globex` (no rate limit: see test_rate_limit)."""
-    store = Store.open(database_url)
+    store = Store.open(migrated(database_url))
     with TestClient(create_app(store, rate_limit=None), raise_server_exceptions=False) as client:
         yield Api(store, client, _tenant(store, "acme"), _tenant(store, "globex"))
     store.close()

@@ -22,6 +22,8 @@ from herald.store.queries import NewContact, Store
 from herald.store.tenancy import agents, ensure_business
 from herald.store.users import create_user
 
+from ..conftest import migrated
+
 # The browser harness's fixtures, declared here once for every browser test module: a session fixture imported into
 # two test modules would be two fixtures, i.e. two Playwright instances at once, which Playwright's sync API refuses.
 from .browser import browser, chromium, live_console, page, page_without_js
@@ -108,7 +110,7 @@ def _member(store: Store, name: str) -> Member:
 @pytest.fixture
 def console(database_url: str) -> Iterator[Console]:
     """The app on a fresh SQLite file and on PostgreSQL, with businesses `acme` and `globex`, one user each."""
-    store = Store.open(database_url)
+    store = Store.open(migrated(database_url))
     app = create_app(store, rate_limit=None)
     yield Console(store, app, _member(store, "acme"), _member(store, "globex"))
     store.close()
