@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import insert
 from herald.domain.rules import ContactState
 from herald.domain.statuses import ContactStatus
 from herald.store import schema as t
-from herald.store.queries import _EVENT_KEYS, NewContact, Store, state_values
+from herald.store.queries import _EVENT_KEYS, NewContact, Store, Tx, state_values
 
 from ..conftest import migrated_sqlite
 
@@ -40,6 +41,23 @@ documents = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=12,
 )
+
+
+def _assert_written_alike(table: str, write: Callable[[Tx, bool], None]) -> None:
+    """Run `write` in a transaction on two fresh databases, once through SQLAlchemy (`direct` False) and once through
+    the direct path (True); `table` must hold the same rows, value for value and storage type for storage type."""
+    with tempfile.TemporaryDirectory() as folder:
+        stored = {}
+        for direct in (False, True):
+            path = Path(folder) / f"{'direct' if direct else 'sqlalchemy'}.db"
+            store = Store.open(migrated_sqlite(path))
+            try:
+                with store.tx() as tx:
+                    write(tx, direct)
+            finally:
+                store.close()
+            stored[direct] = _stored(path, table)
+    assert stored[True] == stored[False]
 
 
 def _stored(path: Path, table: str) -> list[tuple[Any, ...]]:
@@ -84,19 +102,14 @@ def test_event_rows_store_what_sqlalchemy_stores(rows: list[tuple[Any, ...]]) ->
         }
         for index, (occurred_at, received_at, payload, applied_at, tries) in enumerate(rows)
     ]
-    with tempfile.TemporaryDirectory() as folder:
-        paths = {side: Path(folder) / f"{side}.db" for side in ("sqlalchemy", "direct")}
-        for side, path in paths.items():
-            store = Store.open(migrated_sqlite(path))
-            try:
-                with store.tx() as tx:
-                    if side == "sqlalchemy":
-                        tx.connection.execute(insert(t.events), [dict(item) for item in values])
-                    else:
-                        tx.insert_event_rows([[item[key] for key in _EVENT_KEYS] for item in values])
-            finally:
-                store.close()
-        assert _stored(paths["direct"], "events") == _stored(paths["sqlalchemy"], "events")
+
+    def write(tx: Tx, direct: bool) -> None:
+        if direct:
+            tx.insert_event_rows([[item[key] for key in _EVENT_KEYS] for item in values])
+        else:
+            tx.connection.execute(insert(t.events), [dict(item) for item in values])
+
+    _assert_written_alike("events", write)
 
 
 states = st.builds(
@@ -129,54 +142,49 @@ def test_contact_updates_store_what_sqlalchemy_stores(
     changes: list[tuple[ContactState, datetime | None, int | None, datetime]],
 ) -> None:
     start = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
-    with tempfile.TemporaryDirectory() as folder:
-        paths = {side: Path(folder) / f"{side}.db" for side in ("sqlalchemy", "direct")}
-        for side, path in paths.items():
-            store = Store.open(migrated_sqlite(path))
-            try:
-                with store.tx() as tx:
-                    business = tx.ensure_business("B", "b", start)
-                    campaign = tx.connection.execute(
-                        insert(t.campaigns)
-                        .values(business_id=business, name="C", channel="phone_call", status="ready", config={})
-                        .values(created_at=start)
-                        .returning(t.campaigns.c.id)
-                    ).scalar_one()
-                    numbers = [f"+5255{index:08d}" for index in range(len(changes))]
-                    tx.add_contacts(campaign, [NewContact(number, "N", "") for number in numbers], start)
-                    ids = [row[0] for row in tx.connection.exec_driver_sql("SELECT id FROM contacts ORDER BY id")]
-                    if side == "sqlalchemy":
-                        for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True):
-                            tx.connection.execute(
-                                t.contacts.update()
-                                .where(t.contacts.c.id == contact_id)
-                                .values(
-                                    **state_values(state),
-                                    attempts_in_cycle=len(state.tags),
-                                    current_message_id=inflight,
-                                    inflight_id=inflight,
-                                    lease_expires_at=lease,
-                                    last_update=at,
-                                )
-                            )
-                    else:
-                        # The extra columns the in-memory view writes (their order is not the table's).
-                        tx.save_contacts_at(
-                            [
-                                (
-                                    contact_id,
-                                    state,
-                                    {
-                                        "attempts_in_cycle": len(state.tags),
-                                        "current_message_id": inflight,
-                                        "inflight_id": inflight,
-                                        "lease_expires_at": lease,
-                                    },
-                                    at,
-                                )
-                                for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True)
-                            ]
-                        )
-            finally:
-                store.close()
-        assert _stored(paths["direct"], "contacts") == _stored(paths["sqlalchemy"], "contacts")
+
+    def write(tx: Tx, direct: bool) -> None:
+        business = tx.ensure_business("B", "b", start)
+        campaign = tx.connection.execute(
+            insert(t.campaigns)
+            .values(business_id=business, name="C", channel="phone_call", status="ready", config={})
+            .values(created_at=start)
+            .returning(t.campaigns.c.id)
+        ).scalar_one()
+        numbers = [f"+5255{index:08d}" for index in range(len(changes))]
+        tx.add_contacts(campaign, [NewContact(number, "N", "") for number in numbers], start)
+        ids = [row[0] for row in tx.connection.exec_driver_sql("SELECT id FROM contacts ORDER BY id")]
+        if not direct:
+            for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True):
+                tx.connection.execute(
+                    t.contacts.update()
+                    .where(t.contacts.c.id == contact_id)
+                    .values(
+                        **state_values(state),
+                        attempts_in_cycle=len(state.tags),
+                        current_message_id=inflight,
+                        inflight_id=inflight,
+                        lease_expires_at=lease,
+                        last_update=at,
+                    )
+                )
+        else:
+            # The extra columns the in-memory view writes (their order is not the table's).
+            tx.save_contacts_at(
+                [
+                    (
+                        contact_id,
+                        state,
+                        {
+                            "attempts_in_cycle": len(state.tags),
+                            "current_message_id": inflight,
+                            "inflight_id": inflight,
+                            "lease_expires_at": lease,
+                        },
+                        at,
+                    )
+                    for contact_id, (state, lease, inflight, at) in zip(ids, changes, strict=True)
+                ]
+            )
+
+    _assert_written_alike("contacts", write)
