@@ -95,9 +95,7 @@ _PG_INSERT_NOTIFY = _PG_INSERT.format(notify=f", (SELECT pg_notify('{NOTIFY_CHAN
 
 def _naive_utc(at: datetime) -> str:
     # As schema.UTCDateTime stores it: naive UTC, here as the ISO text `timestamp` parses.
-    if at.tzinfo is None:
-        raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return t.naive_utc(at).isoformat()
 
 
 def _add_postgresql(tx: Tx, events: Sequence[ProviderEvent], now: datetime, scheduled: bool) -> int:

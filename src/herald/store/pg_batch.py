@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql
+
+from herald.store.schema import naive_utc
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _SQL: dict[tuple[Any, ...], str] = {}
@@ -28,9 +30,7 @@ _SQL: dict[tuple[Any, ...], str] = {}
 def _encode(value: Any) -> Any:
     # Timestamps are stored as naive UTC (schema.UTCDateTime): the same here, as ISO text `timestamp` parses.
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return naive_utc(value).isoformat()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot write {type(value).__name__} to PostgreSQL: {value!r}")

@@ -26,6 +26,13 @@ from sqlalchemy import (
 )
 
 
+def naive_utc(value: datetime) -> datetime:
+    """`value` as the store keeps instants: naive UTC. A naive `value` is refused (its zone would be a guess)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in Python, naive UTC in the database (SQLite has no time zones)."""
 
@@ -33,11 +40,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; pass UTC-aware datetimes")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else naive_utc(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
