@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, delete, exists, func, select
 
 from herald.store import schema as t
-from herald.store.queries import _CAMPAIGN_COLUMNS, NotFound, Tx, _campaign
+from herald.store.queries import _CAMPAIGN_SELECT, NotFound, Tx, _campaign
 from herald.store.records import Campaign
 
 #: The largest id a path may name: ids are 32-bit integers on PostgreSQL (SQLite's are wider), so anything larger
@@ -112,7 +112,7 @@ def campaign_page(
     `before_id` (newer ones), or the first page; keyset on the primary key, so every page costs the same."""
     c = t.campaigns.c
     conditions = _campaign_conditions(business_id, filters)
-    base = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == c.business_id)
+    base = _CAMPAIGN_SELECT
     if before_id is not None:
         query = base.where(*conditions, c.id > before_id).order_by(c.id.asc()).limit(limit + 1)
         rows = list(tx.connection.execute(query))

@@ -23,7 +23,7 @@ from herald.domain.statuses import CallStatus
 from herald.providers.base import PENDING_PREFIX
 from herald.store import pg_batch
 from herald.store import schema as t
-from herald.store.queries import _CAMPAIGN_COLUMNS, Tx, _campaign
+from herald.store.queries import _CAMPAIGN_SELECT, Tx, _campaign
 from herald.store.records import Campaign
 
 _w = t.workers.c
@@ -98,11 +98,8 @@ def declare_dead(tx: Tx, before: datetime, now: datetime, keep: int = 0) -> list
     return dead
 
 
-_FREE_CAMPAIGN = (
-    select(*_CAMPAIGN_COLUMNS)
-    .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
-    .where(t.campaigns.c.id == bindparam("cid"))
-    .with_for_update(of=t.campaigns, skip_locked=True)
+_FREE_CAMPAIGN = _CAMPAIGN_SELECT.where(t.campaigns.c.id == bindparam("cid")).with_for_update(
+    of=t.campaigns, skip_locked=True
 )
 
 

@@ -264,6 +264,8 @@ def _contact(row: Sequence[Any]) -> ContactRecord:
 
 
 _CAMPAIGN_COLUMNS = [*t.campaigns.c, t.businesses.c.public_id.label("business_public_id")]
+#: Every campaign with its business's public id, in the order of _CAMPAIGN_COLUMNS (add a WHERE, a lock).
+_CAMPAIGN_SELECT = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
 
 
 _CONFIGS: dict[str, CampaignConfig] = {}
@@ -931,11 +933,7 @@ class Tx:
 
     def campaign(self, campaign_id: int) -> Campaign:
         """One campaign; NotFound if there is none."""
-        row = self.connection.execute(
-            select(*_CAMPAIGN_COLUMNS)
-            .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
-            .where(t.campaigns.c.id == campaign_id)
-        ).first()
+        row = self.connection.execute(_CAMPAIGN_SELECT.where(t.campaigns.c.id == campaign_id)).first()
         if row is None:
             raise NotFound(f"campaign {campaign_id} does not exist")
         return _campaign(row)
@@ -943,11 +941,7 @@ class Tx:
     def lock_campaign(self, campaign_id: int) -> Campaign:
         """One campaign, locked until the transaction ends: on PostgreSQL `FOR UPDATE`, so claims, cycle changes and
         a user's pause of one campaign happen one after the other; on SQLite the write transaction holds the lock."""
-        query = (
-            select(*_CAMPAIGN_COLUMNS)
-            .join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
-            .where(t.campaigns.c.id == campaign_id)
-        )
+        query = _CAMPAIGN_SELECT.where(t.campaigns.c.id == campaign_id)
         if self.connection.dialect.name == "postgresql":
             query = query.with_for_update(of=t.campaigns)
         row = self.connection.execute(query).first()
@@ -966,8 +960,7 @@ class Tx:
             else:
                 rows = self._rows(_CAMPAIGNS_BY_STATUS, {"statuses": [status.value for status in statuses]})
             return [_campaign(row, _config_text) for row in rows]
-        query = select(*_CAMPAIGN_COLUMNS).join(t.businesses, t.businesses.c.id == t.campaigns.c.business_id)
-        return [_campaign(row) for row in self.connection.execute(query.order_by(t.campaigns.c.id))]
+        return [_campaign(row) for row in self.connection.execute(_CAMPAIGN_SELECT.order_by(t.campaigns.c.id))]
 
     def update_campaign(
         self, campaign_id: int, expected: CampaignStatus, expected_cycle: int | None = None, **values: Any
