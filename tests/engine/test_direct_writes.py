@@ -18,7 +18,8 @@ from sqlalchemy import insert
 from herald.domain.rules import ContactState
 from herald.domain.statuses import ContactStatus
 from herald.store import schema as t
-from herald.store.queries import _EVENT_KEYS, NewContact, Store, Tx, state_values
+from herald.store.events import EVENT_KEYS
+from herald.store.queries import NewContact, Store, Tx, state_values
 
 from ..conftest import migrated_sqlite
 
@@ -105,7 +106,7 @@ def test_event_rows_store_what_sqlalchemy_stores(rows: list[tuple[Any, ...]]) ->
 
     def write(tx: Tx, direct: bool) -> None:
         if direct:
-            tx.insert_event_rows([[item[key] for key in _EVENT_KEYS] for item in values])
+            tx.insert_event_rows([[item[key] for key in EVENT_KEYS] for item in values])
         else:
             tx.connection.execute(insert(t.events), [dict(item) for item in values])
 

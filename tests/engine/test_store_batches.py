@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.queries import _EVENT_KEYS, _RECORD_EVENTS, Store
+from herald.store.events import _RECORD_EVENTS, EVENT_KEYS
+from herald.store.queries import Store
 
 from ..conftest import START, CampaignFactory
 
@@ -99,8 +100,8 @@ def test_event_inserts_stay_on_the_direct_path(store: Store) -> None:
         tx.record_events([_event("a")], START)
         direct = tx.direct()
         assert direct is not None
-        plan = direct.plan(_RECORD_EVENTS["direct"], _EVENT_KEYS)
-        assert plan is not None and plan.names == _EVENT_KEYS
+        plan = direct.plan(_RECORD_EVENTS["direct"], EVENT_KEYS)
+        assert plan is not None and plan.names == EVENT_KEYS
         stored = tx.connection.execute(select(t.events.c.applied_at, t.events.c.tries, t.events.c.subject)).one()
     assert tuple(stored) == (START, 0, "call")
 
@@ -108,11 +109,12 @@ def test_event_inserts_stay_on_the_direct_path(store: Store) -> None:
 def test_in_flight_lookups_read_the_partial_index(store: Store) -> None:
     # Without statistics SQLite would as soon take ix_contacts_campaign_order, which reads every contact of the
     # campaign each step (16x slower at 20,000 contacts).
-    from herald.store.queries import _EXPIRED_CALLS, _EXPIRED_MESSAGES, _INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY, _plan
+    from herald.store.contacts import _EXPIRED_CALLS, _EXPIRED_MESSAGES, _INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY
+    from herald.store.direct import compiled_plan
 
     with store.tx() as tx:
         for statement in (_INFLIGHT_COUNT, _NEXT_LEASE_EXPIRY, _EXPIRED_CALLS, _EXPIRED_MESSAGES):
-            plan = _plan(statement, tx.connection.dialect)
+            plan = compiled_plan(statement, tx.connection.dialect)
             assert plan is not None
             params = [None] * plan.sql.count("?")
             steps = [row[-1] for row in tx.connection.exec_driver_sql("EXPLAIN QUERY PLAN " + plan.sql, tuple(params))]

@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from herald.api.auth import api_key_of
 from herald.api.errors import ApiError
 from herald.store import schema as t
-from herald.store.queries import Store, Tx, _insert
+from herald.store.base import dialect_insert
+from herald.store.queries import Store, Tx
 from herald.store.tenancy import key_owner
 
 HEADER = b"idempotency-key"
@@ -49,7 +50,7 @@ def reserve(tx: Tx, business_id: int, key: str, fingerprint: str, now: datetime)
     """Claim `key` for a request: "run" (it is ours now), "reused", "in_use", or the stored answer to replay."""
     tx.connection.execute(delete(t.idempotency_keys).where(_k.created_at < now - WINDOW))
     claimed = tx.connection.execute(
-        _insert(tx.connection, t.idempotency_keys)
+        dialect_insert(tx.connection, t.idempotency_keys)
         .values(business_id=business_id, key=key, request_hash=fingerprint, created_at=now)
         .on_conflict_do_nothing(index_elements=["business_id", "key"])
         .returning(_k.key)

@@ -1,7 +1,7 @@
 """The read queries (and the one contact removal) of the REST API's campaign endpoints: scoped lookups, filters
 and pagination that stay cheap on large campaigns.
 
-Kept beside `queries.py` so that the engine's module stays as it is. Every lookup takes the caller's business id
+Kept apart from `Tx` (the engine's queries), since only the API and console run them. Every lookup takes the caller's business id
 (or a campaign already checked to be the caller's) and answers None for another business's row, so that the API
 answers it exactly as a row that does not exist.
 """
@@ -18,7 +18,8 @@ from typing import Any, Literal
 from sqlalchemy import and_, delete, exists, func, select
 
 from herald.store import schema as t
-from herald.store.queries import _CAMPAIGN_SELECT, NotFound, Tx, _campaign
+from herald.store.campaigns import CAMPAIGN_SELECT, campaign_from_row
+from herald.store.queries import NotFound, Tx
 from herald.store.records import Campaign
 
 #: The largest id a path may name: ids are 32-bit integers on PostgreSQL (SQLite's are wider), so anything larger
@@ -112,19 +113,19 @@ def campaign_page(
     `before_id` (newer ones), or the first page; keyset on the primary key, so every page costs the same."""
     c = t.campaigns.c
     conditions = _campaign_conditions(business_id, filters)
-    base = _CAMPAIGN_SELECT
+    base = CAMPAIGN_SELECT
     if before_id is not None:
         query = base.where(*conditions, c.id > before_id).order_by(c.id.asc()).limit(limit + 1)
         rows = list(tx.connection.execute(query))
         more_newer = len(rows) > limit
-        items = [_campaign(row) for row in rows[:limit]][::-1]
+        items = [campaign_from_row(row) for row in rows[:limit]][::-1]
     else:
         query = base.where(*conditions).order_by(c.id.desc()).limit(limit + 1)
         if after_id is not None:
             query = query.where(c.id < after_id)
         rows = list(tx.connection.execute(query))
         more_newer = False
-        items = [_campaign(row) for row in rows[:limit]]
+        items = [campaign_from_row(row) for row in rows[:limit]]
     if before_id is not None:
         has_previous = more_newer
         has_next = _any(tx, conditions, c.id < (items[-1].id if items else before_id))

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 
 from herald.store import schema as t
-from herald.store.queries import Tx, _chunks, _insert
+from herald.store.base import chunks, dialect_insert
+from herald.store.queries import Tx
 
 _s = t.campaign_suppressions.c
 # The engine's pre-attempt check, in the form of the business-wide one (so SQLite runs it on the DBAPI cursor).
@@ -26,7 +27,7 @@ def listed_numbers(tx: Tx, campaign_id: int, numbers: Iterable[str] | None = Non
     if numbers is None:
         return {row[0] for row in tx.connection.execute(select(_s.contact).where(_s.campaign_id == campaign_id))}
     found: set[str] = set()
-    for chunk in _chunks(numbers):
+    for chunk in chunks(numbers):
         found.update(row[0] for row in tx._rows(_LISTED_AMONG, {"cid": campaign_id, "numbers": chunk}))
     return found
 
@@ -40,7 +41,7 @@ def suppress_in_campaign(tx: Tx, campaign_id: int, number: str, now: datetime, s
     """Put a number on the campaign's list and close its contact in that campaign (as the business-wide list closes
     it in every campaign); a contact in flight is closed by the engine's check before its next attempt."""
     tx.connection.execute(
-        _insert(tx.connection, t.campaign_suppressions)
+        dialect_insert(tx.connection, t.campaign_suppressions)
         .values(campaign_id=campaign_id, contact=number, opted_out_at=now, source=source)
         .on_conflict_do_nothing()
     )

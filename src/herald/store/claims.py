@@ -23,7 +23,8 @@ from herald.domain.statuses import CallStatus
 from herald.providers.base import PENDING_PREFIX
 from herald.store import pg_batch
 from herald.store import schema as t
-from herald.store.queries import _CAMPAIGN_SELECT, Tx, _campaign
+from herald.store.campaigns import CAMPAIGN_SELECT, campaign_from_row
+from herald.store.queries import Tx
 from herald.store.records import Campaign
 
 _w = t.workers.c
@@ -98,7 +99,7 @@ def declare_dead(tx: Tx, before: datetime, now: datetime, keep: int = 0) -> list
     return dead
 
 
-_FREE_CAMPAIGN = _CAMPAIGN_SELECT.where(t.campaigns.c.id == bindparam("cid")).with_for_update(
+_FREE_CAMPAIGN = CAMPAIGN_SELECT.where(t.campaigns.c.id == bindparam("cid")).with_for_update(
     of=t.campaigns, skip_locked=True
 )
 
@@ -110,7 +111,7 @@ def lock_free_campaign(tx: Tx, campaign_id: int) -> Campaign | None:
     if not tx.locks_rows:
         return tx.lock_campaign(campaign_id)
     row = tx.connection.execute(_FREE_CAMPAIGN, {"cid": campaign_id}).first()
-    return None if row is None else _campaign(row)
+    return None if row is None else campaign_from_row(row)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from sqlalchemy import bindparam, func, select, update
 
 from herald.providers.base import ProviderEvent
 from herald.store import schema as t
-from herald.store.queries import NOTIFY_CHANNEL, Tx, _insert, event_payload, event_row
+from herald.store.base import NOTIFY_CHANNEL, dialect_insert
+from herald.store.events import event_payload, event_row
+from herald.store.queries import Tx
 
 _e = t.events.c
 #: An event that found no call or message is tried again after this long, doubling up to `_RETRY_MAX`.
@@ -49,7 +51,7 @@ def add(tx: Tx, events: Sequence[ProviderEvent], now: datetime, *, scheduled: bo
         accepted = _add_postgresql(tx, ordered, now, scheduled)
     else:
         statement = (
-            _insert(tx.connection, t.events)
+            dialect_insert(tx.connection, t.events)
             .on_conflict_do_nothing(index_elements=["provider", "external_id", "kind"])
             .returning(_e.id)
         )

@@ -1,7 +1,7 @@
 """Queries behind the command line's inspection and editing commands (`campaign show`, `contacts remove`).
 
-Kept beside `queries.py` rather than in it, so that the engine's hot module stays as it is; each function takes the
-`Tx` of the caller's transaction.
+Kept apart from `Tx` (the engine's queries), since only the CLI runs them; each function takes the `Tx` of the
+caller's transaction.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from herald.domain.campaign import CampaignConfig
 from herald.providers.base import ProviderEvent
 from herald.store import inbox
 from herald.store import schema as t
+from herald.store.base import dialect_insert
 from herald.store.claims import Start
-from herald.store.queries import Tx, _insert
+from herald.store.queries import Tx
 from herald.store.records import Campaign
 
 _l = t.tracked_links.c
@@ -74,7 +75,9 @@ def issue(
         result.append(tracking.rewrite(variables, tracked, base_url))
     if fresh:
         tx.connection.execute(
-            _insert(tx.connection, t.tracked_links).on_conflict_do_nothing(index_elements=["message_id", "link_id"]),
+            dialect_insert(tx.connection, t.tracked_links).on_conflict_do_nothing(
+                index_elements=["message_id", "link_id"]
+            ),
             fresh,
         )
     return result

@@ -37,16 +37,9 @@ from herald.domain.statuses import TERMINAL_CALL_STATUSES, CampaignStatus, Chann
 from herald.providers.base import ProviderEvent
 from herald.store import campaign_dnc
 from herald.store import schema as t
-from herald.store.queries import (
-    _CALL_INSERT_KEYS,
-    _CALL_VIEW_FIELDS,
-    _INSERT_CALLS,
-    ContactChange,
-    Store,
-    Tx,
-    applied_event_values,
-    inserted_call_view,
-)
+from herald.store.calls import CALL_INSERT_KEYS, CALL_VIEW_FIELDS, INSERT_CALLS, inserted_call_view
+from herald.store.events import applied_event_values
+from herald.store.queries import ContactChange, Store, Tx
 from herald.store.records import CallRecord, Campaign, ContactRecord
 
 _RUNNING = (CampaignStatus.ACTIVE, CampaignStatus.COOLDOWN)
@@ -242,7 +235,7 @@ class MemoryTx(Tx):
         for row in new_calls.values():
             groups.setdefault(tuple(row), []).append(row)
         for keys, rows in groups.items():
-            self._many(_INSERT_CALLS, rows, keys)
+            self._many(INSERT_CALLS, rows, keys)
         if call_updates:
             self.write_call_values(call_updates.items())
         if dirty:
@@ -496,7 +489,7 @@ class MemoryTx(Tx):
         if any(
             row["campaign_id"] not in memory.views
             or row.get("provider_call_id") is None
-            or not row.keys() <= _CALL_INSERT_KEYS
+            or not row.keys() <= CALL_INSERT_KEYS
             for row in rows
         ):
             self.flush()
@@ -542,7 +535,7 @@ class MemoryTx(Tx):
             if view is None:
                 rest.append(record)
                 continue
-            for key, index in _CALL_VIEW_FIELDS.items():
+            for key, index in CALL_VIEW_FIELDS.items():
                 if key in values:
                     view[index] = values[key]
             row = memory.new_calls.get(record.id)

@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Table, case, select
 
 from herald.providers.base import Throughput
 from herald.store import schema as t
-from herald.store.queries import Tx, _insert
+from herald.store.base import dialect_insert
+from herald.store.queries import Tx
 
 #: Rounding room for the float arithmetic done on both sides (here and in the database).
 _EPSILON = 1e-9
@@ -47,7 +48,7 @@ def admit(
     tat = table.c.tat
     later = case((tat > now, tat), else_=now)
     statement = (
-        _insert(connection, table)
+        dialect_insert(connection, table)
         .values({key_column: key, "tat": now + cost * interval})
         .on_conflict_do_update(
             index_elements=[key_column],
