@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from sqlalchemy import Engine
 from herald.store.db import READ_ONLY, write_gate
 
 _SCRIPTS = Path(__file__).with_name("migrations")
+# Alembic's commands keep their running context in module globals (`alembic.context`, `alembic.op`): two threads
+# migrating at once (the API's forecasts each open a fresh SQLite file) would remove each other's.
+_ALEMBIC = threading.Lock()
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -43,7 +47,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and _at_head(engine):
         return
     gate = write_gate(engine)
-    with gate or nullcontext(), engine.begin() as connection:
+    with _ALEMBIC, gate or nullcontext(), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Several processes may start on a new database at once: one migrates, the others wait and find it done.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
@@ -54,7 +58,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def revision(engine: Engine, message: str) -> None:
     """Autogenerate a new migration from the difference between the database and `schema.py` (developers only)."""
-    with engine.begin() as connection:
+    with _ALEMBIC, engine.begin() as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True, rev_id=None)
