@@ -9,6 +9,7 @@ figures of the runs are summarised by `herald.forecast`.
 from __future__ import annotations
 
 import random
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -206,7 +207,13 @@ def _run(
     seed: int,
 ) -> RunFigures:
     """One simulated run on a fresh SQLite file in `folder`, and its figures."""
-    store = Store.open(f"sqlite:///{folder / f'forecast-{seed}.db'}")
+    schema = folder / "schema.db"
+    if not schema.exists():
+        # Migrated once per forecast and copied for each run: migrating is most of a small campaign's run.
+        Store.open(f"sqlite:///{schema}").close()
+    database = folder / f"forecast-{seed}.db"
+    shutil.copyfile(schema, database)
+    store = Store.open(f"sqlite:///{database}", migrate=False)
     try:
         with store.tx() as tx:
             c = tx.connection
