@@ -200,7 +200,8 @@ calls = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("public_id", String(32), nullable=False, unique=True),
-    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False, index=True),
+    # Looked up by campaign through ix_calls_campaign_order (campaign_id, id).
+    Column("campaign_id", ForeignKey("campaigns.id"), nullable=False),
     Column("contact_id", ForeignKey("contacts.id"), nullable=False, index=True),
     Column("provider", String(32), nullable=False),
     Column("provider_call_id", String(64)),
