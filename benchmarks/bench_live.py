@@ -88,6 +88,11 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
         port = free_port()
         env = {"AGENT_TOKEN": TOKEN, "AGENT_SECRET": SECRET, "HERALD_PUBLIC_URL": f"http://127.0.0.1:{port}"}
         fleet = Fleet(folder, url, env)
+        if args.profile:
+            # Every process (workers, serve, the fake agent) under cProfile in all its threads; each writes its
+            # profile when it stops.
+            fleet.profile = Path(args.profile).resolve() / f"{backend}-{workers}w"
+            result["profile"] = str(fleet.profile)
         store = Store.open(url)
         try:
             agent_url = fleet.fake_agent(port, min_delay=0.0, max_delay=args.agent_delay, senders=args.agent_senders)
@@ -99,17 +104,7 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             add_contacts(store, campaign_id, people, now)
             serve = fleet.herald("serve", "serve", "--port", str(port))
             wait_for(lambda: healthy(port), "herald serve to answer", 60, fleet)
-            running = [fleet.herald("worker", "worker", "--poll", str(args.poll)) for _ in range(workers - 1)]
-            if args.profile:
-                # The first worker under cProfile (its main thread: rounds and transactions; HTTP starts run in the
-                # adapter's threads and show as waits); the profile is written when it stops.
-                profile = Path(args.profile).resolve() / f"worker-{backend}-{workers}w.prof"
-                profile.parent.mkdir(parents=True, exist_ok=True)
-                result["profile"] = str(profile)
-                argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "herald", "worker"]
-                running.insert(0, fleet.start("worker", [*argv, "--poll", str(args.poll)]))
-            else:
-                running.insert(0, fleet.herald("worker", "worker", "--poll", str(args.poll)))
+            running = [fleet.herald("worker", "worker", "--poll", str(args.poll)) for _ in range(workers)]
             alive = select(func.count()).select_from(t.workers).where(t.workers.c.stopped_at.is_(None))
             wait_for(lambda: count(store, alive) >= workers, "the workers to register", 60, fleet)
 
@@ -185,7 +180,7 @@ def main() -> int:
     parser.add_argument("--agent-delay", type=float, default=0.01, help="fake agent max delay between events (s)")
     parser.add_argument("--agent-senders", type=int, default=4, help="fake agent threads posting events")
     parser.add_argument("--timeout", type=float, default=600, help="give up on one configuration after this (s)")
-    parser.add_argument("--profile", help="run the first worker of each configuration under cProfile, output here")
+    parser.add_argument("--profile", help="run every process under cProfile (all threads), profiles in this folder")
     parser.add_argument(
         "--sample-waits", action="store_true", help="PostgreSQL: sample what the backends wait on (pg_stat_activity)"
     )
