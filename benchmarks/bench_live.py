@@ -16,7 +16,7 @@ import json
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,20 @@ def status(store: Store, campaign_id: int) -> CampaignStatus:
         return tx.campaign(campaign_id).status
 
 
+def worker_figures(fleet: Fleet) -> list[dict[str, Any]]:
+    """The figures each stopped worker printed (`herald worker --json`)."""
+    figures: list[dict[str, Any]] = []
+    text, decoder = fleet.log("worker"), json.JSONDecoder()
+    at = text.find("\n{")
+    while at >= 0:
+        with suppress(ValueError):
+            value, _ = decoder.raw_decode(text, at + 1)
+            if isinstance(value, dict):
+                figures.append(value)
+        at = text.find("\n{", at + 1)
+    return figures
+
+
 def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"{backend}-{workers}w-", dir=root))
     result: dict[str, Any] = {"backend": backend, "workers": workers, "contacts": args.contacts, "limit": args.limit}
@@ -104,7 +118,8 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             add_contacts(store, campaign_id, people, now)
             serve = fleet.herald("serve", "serve", "--port", str(port))
             wait_for(lambda: healthy(port), "herald serve to answer", 60, fleet)
-            running = [fleet.herald("worker", "worker", "--poll", str(args.poll)) for _ in range(workers)]
+            # --json: each worker prints its figures (rounds, claims, events) when it stops, in its log.
+            running = [fleet.herald("worker", "worker", "--poll", str(args.poll), "--json") for _ in range(workers)]
             alive = select(func.count()).select_from(t.workers).where(t.workers.c.stopped_at.is_(None))
             wait_for(lambda: count(store, alive) >= workers, "the workers to register", 60, fleet)
 
@@ -145,6 +160,7 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             final = count(store, select(func.count()).where(t.contacts.c.final))
             stats = httpx.get(f"{agent_url}/stats", timeout=10).json()
             codes = [fleet.stop(process) for process in running]
+            figures = worker_figures(fleet)
             result.update(
                 finished=finished,
                 seconds=round(seconds, 2),
@@ -159,6 +175,9 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
                 agent_post_failures=stats["post_failures"],
                 agent_last_post_error=stats["last_post_error"],
                 worker_exit_codes=codes,
+                # Rounds (and the drains and claims in them) cost queries whatever they find: fewer per attempt, less CPU.
+                worker_rounds=sum(f.get("rounds", 0) for f in figures),
+                worker_errors=sum(f.get("errors", 0) for f in figures),
                 postgres_counters={key: stats_after[key] - value for key, value in stats_before.items()},
                 cpu_seconds={role: round(value, 1) for role, value in cpu.items()},
                 cpu_ms_per_attempt={role: round(1000 * value / max(attempts, 1), 2) for role, value in cpu.items()},

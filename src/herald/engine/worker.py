@@ -455,6 +455,11 @@ class Worker:
             self.engine._contexts.clear()
             taken = inbox.take(tx, now, self.batch)
             if not taken:
+                # Every worker is woken by each webhook's NOTIFY, and the first to drain takes all its events: the
+                # others find none. A worker that keeps finding none lets more time pass between its rounds (up to
+                # ROUND_GAP_MAX), so N workers do not each pay a round's queries per webhook; one that finds events
+                # is back to the short gap at once. (A round after an idle wait is not delayed by this.)
+                self._gap = min(ROUND_GAP_MAX, 2 * self._gap)
                 return False
             full = len(taken) >= self.batch
             self._gap = min(ROUND_GAP_MAX, max(ROUND_GAP, len(taken) * ROUND_GAP_PER_EVENT))
