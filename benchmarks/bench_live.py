@@ -178,6 +178,8 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
                 # Rounds (and the drains and claims in them) cost queries whatever they find: fewer per attempt, less CPU.
                 worker_rounds=sum(f.get("rounds", 0) for f in figures),
                 worker_errors=sum(f.get("errors", 0) for f in figures),
+                worker_empty_drains=sum(f.get("empty_drains", 0) for f in figures),
+                worker_campaigns_held=sum(f.get("campaigns_held", 0) for f in figures),
                 postgres_counters={key: stats_after[key] - value for key, value in stats_before.items()},
                 cpu_seconds={role: round(value, 1) for role, value in cpu.items()},
                 cpu_ms_per_attempt={role: round(1000 * value / max(attempts, 1), 2) for role, value in cpu.items()},

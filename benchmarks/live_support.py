@@ -142,7 +142,7 @@ class WaitSampler:
         with _server() as server:
             while not self._done.wait(self.every):
                 rows = server.execute(
-                    "SELECT state, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 60)"
+                    "SELECT state, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
                     " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                     (self.name,),
                 ).fetchall()
