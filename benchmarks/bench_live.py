@@ -16,7 +16,7 @@ import json
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,20 @@ def status(store: Store, campaign_id: int) -> CampaignStatus:
         return tx.campaign(campaign_id).status
 
 
+def worker_figures(fleet: Fleet) -> list[dict[str, Any]]:
+    """The figures each stopped worker printed (`herald worker --json`)."""
+    figures: list[dict[str, Any]] = []
+    text, decoder = fleet.log("worker"), json.JSONDecoder()
+    at = text.find("\n{")
+    while at >= 0:
+        with suppress(ValueError):
+            value, _ = decoder.raw_decode(text, at + 1)
+            if isinstance(value, dict):
+                figures.append(value)
+        at = text.find("\n{", at + 1)
+    return figures
+
+
 def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"{backend}-{workers}w-", dir=root))
     result: dict[str, Any] = {"backend": backend, "workers": workers, "contacts": args.contacts, "limit": args.limit}
@@ -88,6 +102,11 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
         port = free_port()
         env = {"AGENT_TOKEN": TOKEN, "AGENT_SECRET": SECRET, "HERALD_PUBLIC_URL": f"http://127.0.0.1:{port}"}
         fleet = Fleet(folder, url, env)
+        if args.profile:
+            # Every process (workers, serve, the fake agent) under cProfile in all its threads; each writes its
+            # profile when it stops.
+            fleet.profile = Path(args.profile).resolve() / f"{backend}-{workers}w"
+            result["profile"] = str(fleet.profile)
         store = Store.open(url)
         try:
             agent_url = fleet.fake_agent(port, min_delay=0.0, max_delay=args.agent_delay, senders=args.agent_senders)
@@ -99,17 +118,8 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             add_contacts(store, campaign_id, people, now)
             serve = fleet.herald("serve", "serve", "--port", str(port))
             wait_for(lambda: healthy(port), "herald serve to answer", 60, fleet)
-            running = [fleet.herald("worker", "worker", "--poll", str(args.poll)) for _ in range(workers - 1)]
-            if args.profile:
-                # The first worker under cProfile (its main thread: rounds and transactions; HTTP starts run in the
-                # adapter's threads and show as waits); the profile is written when it stops.
-                profile = Path(args.profile).resolve() / f"worker-{backend}-{workers}w.prof"
-                profile.parent.mkdir(parents=True, exist_ok=True)
-                result["profile"] = str(profile)
-                argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "herald", "worker"]
-                running.insert(0, fleet.start("worker", [*argv, "--poll", str(args.poll)]))
-            else:
-                running.insert(0, fleet.herald("worker", "worker", "--poll", str(args.poll)))
+            # --json: each worker prints its figures (rounds, claims, events) when it stops, in its log.
+            running = [fleet.herald("worker", "worker", "--poll", str(args.poll), "--json") for _ in range(workers)]
             alive = select(func.count()).select_from(t.workers).where(t.workers.c.stopped_at.is_(None))
             wait_for(lambda: count(store, alive) >= workers, "the workers to register", 60, fleet)
 
@@ -150,6 +160,7 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
             final = count(store, select(func.count()).where(t.contacts.c.final))
             stats = httpx.get(f"{agent_url}/stats", timeout=10).json()
             codes = [fleet.stop(process) for process in running]
+            figures = worker_figures(fleet)
             result.update(
                 finished=finished,
                 seconds=round(seconds, 2),
@@ -164,6 +175,11 @@ def run_config(backend: str, workers: int, args: argparse.Namespace, root: Path)
                 agent_post_failures=stats["post_failures"],
                 agent_last_post_error=stats["last_post_error"],
                 worker_exit_codes=codes,
+                # Rounds (and the drains and claims in them) cost queries whatever they find: fewer per attempt, less CPU.
+                worker_rounds=sum(f.get("rounds", 0) for f in figures),
+                worker_errors=sum(f.get("errors", 0) for f in figures),
+                worker_empty_drains=sum(f.get("empty_drains", 0) for f in figures),
+                worker_campaigns_held=sum(f.get("campaigns_held", 0) for f in figures),
                 postgres_counters={key: stats_after[key] - value for key, value in stats_before.items()},
                 cpu_seconds={role: round(value, 1) for role, value in cpu.items()},
                 cpu_ms_per_attempt={role: round(1000 * value / max(attempts, 1), 2) for role, value in cpu.items()},
@@ -185,7 +201,7 @@ def main() -> int:
     parser.add_argument("--agent-delay", type=float, default=0.01, help="fake agent max delay between events (s)")
     parser.add_argument("--agent-senders", type=int, default=4, help="fake agent threads posting events")
     parser.add_argument("--timeout", type=float, default=600, help="give up on one configuration after this (s)")
-    parser.add_argument("--profile", help="run the first worker of each configuration under cProfile, output here")
+    parser.add_argument("--profile", help="run every process under cProfile (all threads), profiles in this folder")
     parser.add_argument(
         "--sample-waits", action="store_true", help="PostgreSQL: sample what the backends wait on (pg_stat_activity)"
     )

@@ -142,7 +142,7 @@ class WaitSampler:
         with _server() as server:
             while not self._done.wait(self.every):
                 rows = server.execute(
-                    "SELECT state, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 60)"
+                    "SELECT state, wait_event_type, wait_event, left(regexp_replace(query, '\\s+', ' ', 'g'), 90)"
                     " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                     (self.name,),
                 ).fetchall()
@@ -181,9 +181,15 @@ class Fleet:
         self.folder = folder
         self.env = {**os.environ, "HERALD_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **env}
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+        #: When set, every `python -m` process runs under benchmarks/thread_profile.py, its profile written here.
+        self.profile: Path | None = None
 
     def start(self, role: str, argv: list[str], *, stdout_pipe: bool = False) -> subprocess.Popen[bytes]:
         log = (self.folder / f"{len(self.started) + 1:02d}-{role}.log").open("wb")
+        if self.profile is not None and argv[1:2] == ["-m"]:
+            self.profile.mkdir(parents=True, exist_ok=True)
+            out = self.profile / f"{len(self.started) + 1:02d}-{role}.prof"
+            argv = [argv[0], str(Path(__file__).with_name("thread_profile.py")), str(out), *argv[1:]]
         process = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE if stdout_pipe else log,

@@ -91,6 +91,11 @@ def create_app(store: Store, *, rate_limit: RateLimit | Literal["environment"] |
             return PlainTextResponse("forbidden", status_code=403)
         return PlainTextResponse(answer)
 
+    # Providers' webhooks are most of the requests a live `herald serve` takes: their routes are matched first.
+    # Matched last, each webhook was compared with every route of the API and the console before (~0.6 ms of CPU a
+    # request). No other route takes their paths, so the order changes no answer.
+    hooks = [route for route in app.router.routes if getattr(route, "path", None) == "/webhooks/{provider}"]
+    app.router.routes[:] = hooks + [route for route in app.router.routes if route not in hooks]
     return app
 
 

@@ -85,6 +85,9 @@ class WorkerStats:
     events_postponed: int = 0
     recovered: int = 0
     errors: int = 0
+    #: Drains that found nothing to take, and campaigns found locked by another worker: rounds that did no work.
+    empty_drains: int = 0
+    campaigns_held: int = 0
     campaigns_paused: list[int] = field(default_factory=list)
 
 
@@ -455,6 +458,12 @@ class Worker:
             self.engine._contexts.clear()
             taken = inbox.take(tx, now, self.batch)
             if not taken:
+                # Every worker is woken by each webhook's NOTIFY, and the first to drain takes all its events: the
+                # others find none. A worker that keeps finding none lets more time pass between its rounds (up to
+                # ROUND_GAP_MAX), so N workers do not each pay a round's queries per webhook; one that finds events
+                # is back to the short gap at once. (A round after an idle wait is not delayed by this.)
+                self._gap = min(ROUND_GAP_MAX, 2 * self._gap)
+                self.stats.empty_drains += 1
                 return False
             full = len(taken) >= self.batch
             self._gap = min(ROUND_GAP_MAX, max(ROUND_GAP, len(taken) * ROUND_GAP_PER_EVENT))
@@ -540,6 +549,7 @@ class Worker:
                 # Another worker (or a user's action) holds it: that worker is claiming for it now, and waiting
                 # behind it would only queue every worker on one row; the next round looks again.
                 self._claims_due = True
+                self.stats.campaigns_held += 1
                 return False
             # Read once the lock is held: what this claims is stamped after every release it has seen.
             now = self.clock.now()

@@ -258,16 +258,21 @@ class FakeServer(Generic[P]):
         """Called with the lock held after each post attempt."""
         self._stats["posts"] += 1
 
+    def _post_once(self, url: str, content: bytes | str, headers: Mapping[str, str]) -> str:
+        """Post one body once; "" when Herald took it (2xx), else what went wrong."""
+        assert self._client is not None
+        try:
+            response = self._client.post(url, content=content, headers=dict(headers))
+        except httpx.HTTPError as failure:
+            return f"{type(failure).__name__}: {failure}"
+        return "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+
     def _deliver(self, url: str, content: bytes | str, headers: Mapping[str, str]) -> bool:
         """Post one body until Herald takes it (2xx) or the fake stops; False if it stopped first."""
         assert self._client is not None
         backoff = BACKOFF_FIRST
         while not self._stopping.is_set():
-            try:
-                response = self._client.post(url, content=content, headers=dict(headers))
-                error = "" if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
+            error = self._post_once(url, content, headers)
             with self._lock:
                 self._count_attempt()
                 if not error:
