@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, any_, bindparam, false, func, insert, select, true, update
 
-from herald.domain.rules import ContactState
+from herald.domain.rules import NO_TAGS, ContactState
 from herald.domain.statuses import Channel, ContactStatus
 from herald.store import pg_batch
 from herald.store import schema as t
@@ -96,7 +96,7 @@ def contact_from_row(row: Sequence[Any]) -> ContactRecord:
             follow_up_attempts=row[17],
             calls=row[18],
             billed_seconds=row[19],
-            tags=frozenset(row[20] or ()),
+            tags=frozenset(row[20]) if row[20] else NO_TAGS,
             extracted=dict(row[21] or {}),
             opted_out=bool(row[22]),
         ),
