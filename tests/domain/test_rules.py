@@ -33,6 +33,16 @@ def test_human_answer_is_final_answered_or_converted() -> None:
     assert converted.status is S.CONVERTED and converted.tags == {"promise"}
 
 
+def test_an_answer_without_tags_keeps_the_contacts_tag_set() -> None:
+    # The same object, not only an equal one: a simulated run keeps every state in memory (herald.store.memory), and
+    # one shared empty set per state instead of a new one keeps the garbage collector's full scans shorter.
+    untagged = _end(ContactState(), CallStatus.ENDED, AnsweredBy.HUMAN)
+    assert untagged.tags is rules.NO_TAGS
+    tagged = ContactState(tags=frozenset({"callback"}))
+    assert _end(tagged, CallStatus.ENDED, AnsweredBy.HUMAN).tags is tagged.tags
+    assert _end(tagged, CallStatus.ENDED, AnsweredBy.HUMAN, tags=frozenset({"promise"})).tags == {"callback", "promise"}
+
+
 def test_voicemail_retries_after_delay_until_the_limit() -> None:
     state = _end(ContactState(), CallStatus.ENDED, AnsweredBy.MACHINE)
     assert (state.status, state.retries, state.due_at, state.billed_seconds) == (

@@ -20,6 +20,9 @@ from herald.domain.statuses import AnsweredBy, CallStatus, ContactStatus
 
 S = ContactStatus
 _UTC = ZoneInfo("UTC")
+#: The one empty tag set states share: each `frozenset()` is a new object, and a simulated run keeps every contact's
+#: state in memory, where each of them would be one more object for every full garbage collection to scan.
+NO_TAGS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ class ContactState:
     follow_up_attempts: int = 0
     calls: int = 0
     billed_seconds: int = 0
-    tags: frozenset[str] = frozenset()
+    tags: frozenset[str] = NO_TAGS
     extracted: Mapping[str, str] = field(default_factory=dict)
     opted_out: bool = False
 
@@ -82,7 +85,7 @@ else:
 class Conversation:
     """What an agent reports of one conversation."""
 
-    tags: frozenset[str] = frozenset()
+    tags: frozenset[str] = NO_TAGS
     extracted: Mapping[str, str] = field(default_factory=dict)
     converted: bool = False
     follow_up_at: datetime | None = None
@@ -104,7 +107,8 @@ def _merge(state: ContactState, conversation: Conversation | None) -> tuple[froz
     if conversation is None:
         return state.tags, extracted
     extracted.update({key: value for key, value in conversation.extracted.items() if value != ""})
-    return state.tags | conversation.tags, extracted
+    # The same set when nothing is added (a union is always a new one).
+    return (state.tags | conversation.tags if conversation.tags else state.tags), extracted
 
 
 def _follow_up_due(at: datetime, window: Schedule | None, zone: ZoneInfo) -> datetime | None:

@@ -3,14 +3,15 @@ in-flight reads, state writes, leases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, and_, any_, bindparam, false, func, insert, select, true, update
 
-from herald.domain.rules import ContactState
+from herald.domain.rules import NO_TAGS, ContactState
 from herald.domain.statuses import Channel, ContactStatus
 from herald.store import pg_batch
 from herald.store import schema as t
@@ -96,7 +97,7 @@ def contact_from_row(row: Sequence[Any]) -> ContactRecord:
             follow_up_attempts=row[17],
             calls=row[18],
             billed_seconds=row[19],
-            tags=frozenset(row[20] or ()),
+            tags=frozenset(row[20]) if row[20] else NO_TAGS,
             extracted=dict(row[21] or {}),
             opted_out=bool(row[22]),
         ),
@@ -184,6 +185,17 @@ _SUPPRESSED_AMONG_PG = select(t.suppressions.c.contact).where(
     t.suppressions.c.contact == any_(bindparam("numbers", type_=TEXT_ARRAY)),
 )
 _SAVE_CONTACTS: dict[tuple[str, ...], Any] = {}
+
+
+def _extra_values(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of `keys` in a change's extra columns, as a tuple, in one C call per row: a generator per row was
+    over a third of the time spent making the rows of a simulated run's batch."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    if keys:
+        key = keys[0]
+        return lambda extra: (extra[key],)
+    return lambda extra: ()
 
 
 class ContactQueries(TxBase):
@@ -320,6 +332,7 @@ class ContactQueries(TxBase):
         ):
             # Rows straight in the statement's parameter order.
             status_text = _CONTACT_STATUS_TEXT
+            pick = _extra_values(extra_order)
             direct.many_rows(
                 plan,
                 [
@@ -337,7 +350,7 @@ class ContactQueries(TxBase):
                         sorted(state.tags),
                         dict(state.extracted),
                         state.opted_out,
-                        *(extra[key] for key in extra_order),
+                        *pick(extra),
                         now,
                         contact_id,
                     ]
