@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herald.engine.runner import CALL_KINDS
+from herald.engine.events import CALL_KINDS
 from herald.providers.base import WebhookError
 from herald.providers.vapi import CALL_ID_KEY, VapiInbound, ended_by, outcome, outcome_kind, reason_words
 
