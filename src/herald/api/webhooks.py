@@ -57,12 +57,20 @@ def _campaign_options(tx: Tx, provider: str, events: Sequence[ProviderEvent]) ->
             .join(t.campaigns, t.campaigns.c.id == table.c.campaign_id)
             .where(key.in_(ids))
         ).all()
-        found = {str(row[0]) for row in rows if row[2] == provider}
-        for attempt_id in ids:
-            if str(attempt_id) not in found:
-                raise WebhookError(422, f"unknown {subject}_id {str(attempt_id)!r}")
-        options.update({row[1]: campaign_config(row[3]).provider_options for row in rows if row[3] is not None})
+        _add_options(options, subject, ids, provider, rows)
     return options
+
+
+def _add_options(
+    options: dict[int, Mapping[str, Any]], subject: str, ids: Sequence[Any], provider: str, rows: Sequence[Any]
+) -> None:
+    """422 for an id with no row of `provider` among `rows` (id, campaign id, provider, the campaign's configuration
+    on its first row); otherwise each campaign's provider options into `options`."""
+    found = {str(row[0]) for row in rows if row[2] == provider}
+    for attempt_id in ids:
+        if str(attempt_id) not in found:
+            raise WebhookError(422, f"unknown {subject}_id {str(attempt_id)!r}")
+    options.update({row[1]: campaign_config(row[3]).provider_options for row in rows if row[3] is not None})
 
 
 # PostgreSQL's lookup, on the driver: one statement text whatever the number of ids (an expanding IN is a new
@@ -91,11 +99,7 @@ def _campaign_options_postgresql(
         if not ids:
             continue
         rows = tx.connection.exec_driver_sql(_PG_ATTEMPTS[subject], (list(ids),)).all()
-        found = {str(row[0]) for row in rows if row[2] == provider}
-        for attempt_id in ids:
-            if str(attempt_id) not in found:
-                raise WebhookError(422, f"unknown {subject}_id {str(attempt_id)!r}")
-        options.update({row[1]: campaign_config(row[3]).provider_options for row in rows if row[3] is not None})
+        _add_options(options, subject, ids, provider, rows)
     return options
 
 
