@@ -148,7 +148,7 @@ def take(tx: Tx, now: datetime, limit: int) -> list[Taken]:
     """Up to `limit` unapplied events whose time has come, oldest first, locked for this transaction."""
     if tx.locks_rows:
         taken: list[Taken] = []
-        rows = tx.connection.exec_driver_sql(_PG_TAKE, (now.astimezone(UTC).replace(tzinfo=None), limit))
+        rows = tx.connection.exec_driver_sql(_PG_TAKE, (t.naive_utc(now), limit))
         for event_id, provider, external_id, kind, occurred_at, payload, subject, attempt_id, tries in rows:
             data = dict(payload or {})
             event = ProviderEvent(
@@ -204,7 +204,7 @@ def mark_applied(tx: Tx, ids: Sequence[int], now: datetime) -> None:
     # One statement for the batch: PostgreSQL runs an executemany as one statement per row. There, an array: the
     # same statement text whatever the batch's size (an IN list is converted and planned anew for each size).
     if tx.locks_rows:
-        tx.connection.exec_driver_sql(_PG_MARK_APPLIED, (now.astimezone(UTC).replace(tzinfo=None), list(ids)))
+        tx.connection.exec_driver_sql(_PG_MARK_APPLIED, (t.naive_utc(now), list(ids)))
     else:
         tx.connection.execute(update(t.events).where(_e.id.in_(list(ids))).values(applied_at=now))
 
