@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
@@ -178,6 +178,7 @@ def test_each_click_is_recorded_once_and_reaches_the_sendout_export(setup: Setup
         "/l/" + quote("https://evil.example.com/", safe=""),
         "/l/" + "A" * (tracking.TOKEN_LENGTH + 1),
         "/l/",
+        "/l",  # no trailing-slash redirect to /l/
         "/l//evil.example.com",
         "/l/0/",  # no trailing-slash redirect either
         "/l/" + "A" * tracking.TOKEN_LENGTH + "/https://evil.example.com",
@@ -199,6 +200,7 @@ def test_a_token_is_not_one_of_another_message(setup: Setup) -> None:
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(".")
 @given(st.text(max_size=80) | st.from_regex(r"[A-Za-z0-9_-]{32}", fullmatch=True))
 def test_no_request_redirects_anywhere_that_was_not_stored(setup: Setup, text: str) -> None:
     with setup.store.read() as tx:

@@ -59,4 +59,10 @@ def router() -> APIRouter:
         url = await run_in_threadpool(_follow, store, token, False)
         return _not_found() if url is None else RedirectResponse(url, status_code=302, headers=_HEADERS)
 
+    # `/l` itself (what a client makes of `/l/.`) would get Starlette's redirect to `/l/`: it is no link either.
+    @api.api_route("/l", methods=["GET", "HEAD"])
+    async def bare() -> Response:
+        """No token: not found."""
+        return _not_found()
+
     return api
