@@ -200,17 +200,14 @@ def _prepared(
 
 def _run(
     folder: Path,
+    schema: Path,
     snapshot: _Snapshot,
     campaign: dict[str, Any],
     contacts: list[dict[str, Any]],
     start: datetime,
     seed: int,
 ) -> RunFigures:
-    """One simulated run on a fresh SQLite file in `folder`, and its figures."""
-    schema = folder / "schema.db"
-    if not schema.exists():
-        # Migrated once per forecast and copied for each run: migrating is most of a small campaign's run.
-        Store.open(f"sqlite:///{schema}").close()
+    """One simulated run on a fresh SQLite file in `folder` (a copy of the migrated `schema`), and its figures."""
     database = folder / f"forecast-{seed}.db"
     shutil.copyfile(schema, database)
     store = Store.open(f"sqlite:///{database}", migrate=False)
@@ -312,7 +309,10 @@ def forecast_campaign(
     ratio = len(contacts) / len(everyone) if everyone else 1.0
     campaign, rows, own_mix = _prepared(snapshot, start, start - (now or start), contacts, ratio)
     with tempfile.TemporaryDirectory(prefix="herald-forecast-") as folder:
-        figures = [_run(Path(folder), snapshot, campaign, rows, start, seed + n) for n in range(runs)]
+        # Migrated once per forecast and copied for each run: migrating is most of a small campaign's run.
+        schema = Path(folder) / "schema.db"
+        Store.open(f"sqlite:///{schema}").close()
+        figures = [_run(Path(folder), schema, snapshot, campaign, rows, start, seed + n) for n in range(runs)]
     return Forecast(
         campaign_id=campaign_id,
         channel=channel,
